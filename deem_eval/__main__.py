@@ -1,0 +1,7 @@
+"""`python -m deem_eval ...` (also what torchrun / accelerate launch -m deem_eval run)."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

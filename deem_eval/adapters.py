@@ -1,0 +1,63 @@
+"""What a benchmark asks a model, and the protocol every model adapter follows.
+
+An adapter class has a `Config` dataclass (its typed -M options) and is built as `cls(config)`. It never
+knows which benchmark it answers: everything it needs travels in the `Request`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from PIL.Image import Image
+
+Scoring = Literal["generate", "logits", "both"]
+
+
+@dataclass(frozen=True)
+class Request:
+    """One question. `image` is a loaded PIL image for adapters that need pixels, else the file's path."""
+
+    id: str
+    image: Image | Path | None
+    question: str
+    subject: str | None = None             # the object/class the question asks about, when known
+    candidates: tuple[str, ...] = ()       # the split's class vocabulary (for CLIP-style zero-shot)
+
+
+@runtime_checkable
+class ModelAdapter(Protocol):
+    name: str            # registry name, e.g. "hf"
+    label: str           # row name in leaderboards, e.g. "hf:llava-1.5-7b"
+    needs_images: bool   # False: the runner never opens image files for this adapter
+
+    def generate(self, batch: Sequence[Request]) -> list[str]: ...
+
+
+@runtime_checkable
+class YesProbabilityAdapter(ModelAdapter, Protocol):
+    """Optional capability: P(yes) from the model's next-token distribution."""
+
+    def yes_probability(self, batch: Sequence[Request]) -> list[float]: ...
+
+
+def scoring_mode(adapter: Any) -> Scoring:
+    """Which of generate / yes_probability the runner calls (adapters opt in with a `scoring` attribute)."""
+    mode = getattr(adapter, "scoring", "generate")
+    if mode in ("logits", "both") and not hasattr(adapter, "yes_probability"):
+        raise TypeError(f"adapter {adapter.name!r} asks for scoring={mode!r} but has no yes_probability()")
+    return mode
+
+
+def config_dict(adapter: Any) -> dict[str, Any]:
+    """The adapter's config as JSON-able data (for the run manifest)."""
+    import dataclasses
+
+    config = getattr(adapter, "config", None)
+    if config is None or not dataclasses.is_dataclass(config):
+        return {}
+    return {k: (str(v) if isinstance(v, Path) else list(v) if isinstance(v, tuple) else v)
+            for k, v in dataclasses.asdict(config).items()}

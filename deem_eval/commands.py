@@ -1,0 +1,229 @@
+"""The core subcommands: run, score, build, list, verify (argument parsing and printing only; the work
+happens in runner / scoring / splits)."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+from pathlib import Path
+from typing import Any
+
+from .errors import DeemEvalError
+from .options import describe_options, parse_options, split_pairs
+from .registry import ALL, BENCHMARKS, BUILDERS, MODELS
+
+
+def _path(text: str) -> Path:
+    return Path(text).expanduser()
+
+
+# ---- run -------------------------------------------------------------------------------------------
+
+class RunCommand:
+    help = "Run a model adapter on a benchmark split and score it. Resumes an unfinished identical run."
+    examples = """examples:
+  deem-eval --model random --bench synthscenes-yesno
+  deem-eval run --model always-yes --bench pope --limit 300
+  deem-eval run --model hf -M path=/models/llava-1.5-7b-hf -M scoring=both --bench pope --batch-size 16
+  deem-eval run --model replay -M path=answers.jsonl --split-dir splits/pope-coco
+"""
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--model", required=True, help="model adapter name (deem-eval list models)")
+        parser.add_argument("--bench", help="benchmark name (deem-eval list benchmarks); optional with --split-dir")
+        parser.add_argument("-M", dest="model_options", action="append", default=[], metavar="KEY=VALUE",
+                            help="adapter option (repeatable); unknown keys list the valid ones")
+        parser.add_argument("-B", dest="bench_options", action="append", default=[], metavar="KEY=VALUE",
+                            help="benchmark option (repeatable)")
+        parser.add_argument("--split-dir", type=_path, help="use a built split directory instead of the default")
+        parser.add_argument("--limit", type=int, help="answer only N samples (a stable subset chosen by hash of id)")
+        parser.add_argument("--batch-size", type=int, default=8, help="requests per adapter call (default 8)")
+        parser.add_argument("--seed", type=int, default=0, help="run seed; also the adapter's seed unless -M seed=")
+        parser.add_argument("--out", type=_path, default=Path("results/runs"), help="where runs go (default results/runs)")
+        parser.add_argument("--run-dir", type=_path, help="an explicit run directory (resumed if it holds this run)")
+        parser.add_argument("--parser", default="strict", help="answer parser for the run's metrics (default strict)")
+        parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    def run(self, args: argparse.Namespace) -> int:
+        from .display import print_metrics
+        from .runner import RunOptions, distributed_env, run
+        from .scoring import get_parser
+
+        if args.batch_size < 1:
+            raise DeemEvalError(f"--batch-size must be at least 1, got {args.batch_size}")
+        parser = get_parser(args.parser)
+        split = load_benchmark_split(args.bench, args.bench_options, args.split_dir)
+        adapter = build_adapter(args.model, args.model_options, seed=args.seed)
+        rank, world = distributed_env()
+        options = RunOptions(batch_size=args.batch_size, limit=args.limit, seed=args.seed, out=args.out,
+                             run_dir=args.run_dir, progress=not args.no_progress, rank=rank, world_size=world)
+        result = run(adapter, split, parser, options)
+        if result.metrics is not None:
+            print_metrics(result.metrics, title=f"{adapter.label} on {split.name}")
+            print(f"run directory: {result.run_dir}")
+        return 0
+
+
+def load_benchmark_split(bench: str | None, pairs: list[str], split_dir: Path | None):
+    from .splits import Split
+
+    if bench is None:
+        if split_dir is None:
+            raise DeemEvalError("give --bench NAME (deem-eval list benchmarks) or --split-dir DIR")
+        return Split.load(split_dir)
+    cls = BENCHMARKS.get(bench)
+    config = parse_options(cls.Config, split_pairs(pairs, "-B"), what=f"benchmark {bench!r}")
+    return cls(config).load(split_dir=split_dir)
+
+
+def build_adapter(name: str, pairs: list[str], *, seed: int | None = None) -> Any:
+    cls = MODELS.get(name)
+    values: dict[str, Any] = split_pairs(pairs, "-M")
+    field_names = {f.name for f in dataclasses.fields(cls.Config)}
+    if seed is not None and "seed" in field_names and "seed" not in values:
+        values["seed"] = seed
+    config = parse_options(cls.Config, values, what=f"model {name!r}")
+    return cls(config)
+
+
+# ---- score -----------------------------------------------------------------------------------------
+
+class ScoreCommand:
+    help = ("Recompute a run's metrics with any parser, or score an answers file made elsewhere against a "
+            "split (matched by id or by (subset, image, question), never by row order).")
+    examples = """examples:
+  deem-eval score results/runs/20261126T120000Z_random_pope
+  deem-eval score results/runs/20261126T120000Z_random_pope --parser pope-official
+  deem-eval score --split splits/pope-coco --answers llava_answers.jsonl --parser pope-official
+"""
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("run_dir", nargs="?", type=_path, help="a run directory")
+        parser.add_argument("--parser", default=None, help="parser name (default: the run's; deem-eval list parsers)")
+        parser.add_argument("--split-dir", type=_path, help="the run's split, if it moved since the run")
+        parser.add_argument("--split", type=_path, help="split directory to score --answers against")
+        parser.add_argument("--answers", type=_path, help="answers file (POPE-style JSON lines, lmms-eval samples log)")
+        parser.add_argument("--out", type=_path, help="with --answers: write metrics.json here")
+
+    def run(self, args: argparse.Namespace) -> int:
+        from .display import print_metrics
+        from .scoring import get_parser
+
+        if args.answers is not None:
+            return self._score_answers(args)
+        if args.run_dir is None:
+            raise DeemEvalError("give a run directory, or --split DIR --answers FILE")
+        from .rundir import RunDir
+        from .runner import finalize
+        from .splits import Split
+
+        run_dir = RunDir.open(args.run_dir)
+        split_dir = args.split_dir or Path(run_dir.manifest.split_dir)
+        if not (split_dir / "split.json").is_file():
+            raise DeemEvalError(f"{args.run_dir}: its split {str(split_dir)!r} is gone; pass --split-dir DIR")
+        split = Split.load(split_dir)
+        if split.fingerprint != run_dir.manifest.split_fingerprint:
+            raise DeemEvalError(f"{split_dir}: fingerprint {split.fingerprint[:12]}… differs from the run's "
+                                f"{run_dir.manifest.split_fingerprint[:12]}…; this is not the split the run answered")
+        parser = get_parser(args.parser or run_dir.manifest.parser)
+        metrics = finalize(run_dir, split, parser)
+        print_metrics(metrics, title=f"{run_dir.manifest.model_label} on {split.name} (rescored)")
+        return 0
+
+    def _score_answers(self, args: argparse.Namespace) -> int:
+        import json
+
+        from .answer_files import match_answers
+        from .display import print_metrics
+        from .scoring import Answer, get_parser, score_answers
+        from .splits import Split
+
+        if args.split is None:
+            raise DeemEvalError("--answers needs --split SPLIT_DIR (the split the answers belong to)")
+        split = Split.load(args.split)
+        matched = match_answers(split, args.answers)
+        parser = get_parser(args.parser)
+        samples = {s.id: s for s in split.samples}
+        answers = [Answer(i, text) for i, text in sorted(matched.answers.items())]
+        metrics = score_answers(samples, answers, parser)
+        metrics["answers_file"] = {"path": str(args.answers), **{k: v for k, v in dataclasses.asdict(matched).items()
+                                                                 if k != "answers"}}
+        print_metrics(metrics, title=f"{args.answers.name} on {split.name}")
+        info = metrics["answers_file"]
+        print(f"matched {len(matched.answers)} of {split.meta.count} questions; "
+              f"{info.get('unmatched_rows', 0)} answer rows matched no question")
+        if args.out:
+            args.out.parent.mkdir(parents=True, exist_ok=True)
+            args.out.write_text(json.dumps(metrics, indent=2) + "\n")
+        return 0
+
+
+# ---- build -----------------------------------------------------------------------------------------
+
+class BuildCommand:
+    help = "Build a benchmark split: deem-eval build NAME [options]"
+
+    def dispatch(self, argv: list[str]) -> int:
+        from .cli import make_parser
+
+        if not argv or argv[0] in ("-h", "--help"):
+            print("usage: deem-eval build NAME [options]\n\nbuilders:")
+            for name in BUILDERS.names():
+                print(f"  {name}")
+            print("\nRun `deem-eval build NAME --help` for a builder's options.")
+            return 0
+        builder = BUILDERS.get(argv[0])()
+        parser = make_parser(f"deem-eval build {argv[0]}", builder)
+        return int(builder.run(parser.parse_args(argv[1:])) or 0)
+
+
+# ---- list ------------------------------------------------------------------------------------------
+
+class ListCommand:
+    help = "List registered plug-ins (names only, without importing them, unless --details)."
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("kind", nargs="?", choices=sorted(ALL), help="what to list (default: everything)")
+        parser.add_argument("--details", action="store_true", help="import each entry and show its options")
+
+    def run(self, args: argparse.Namespace) -> int:
+        kinds = [args.kind] if args.kind else sorted(ALL)
+        for kind in kinds:
+            registry = ALL[kind]
+            print(f"{kind}:")
+            for name in registry.names():
+                if not args.details:
+                    print(f"  {name}")
+                    continue
+                obj = registry.get(name)
+                doc = (getattr(obj, "description", None) or (obj.__doc__ or "")).strip().splitlines()
+                print(f"  {name:<22} {doc[0] if doc else ''}")
+                config = getattr(obj, "Config", None)
+                if config is not None and dataclasses.is_dataclass(config):
+                    for option, type_, default in describe_options(config):
+                        print(f"      {option}: {type_} = {default}")
+        return 0
+
+
+# ---- verify ----------------------------------------------------------------------------------------
+
+class VerifyCommand:
+    help = "Recompute a split's samples fingerprint and image hashes and say what differs (exit 1 if anything)."
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("split_dir", type=_path)
+        parser.add_argument("--check-images", action="store_true",
+                            help="also check that every referenced source image exists")
+
+    def run(self, args: argparse.Namespace) -> int:
+        from .verify import verify_split
+
+        report = verify_split(args.split_dir, check_sources=args.check_images)
+        for line in report.lines():
+            print(line)
+        return 0 if report.ok else 1
+
+
+def _stderr(text: str) -> None:
+    print(text, file=sys.stderr)

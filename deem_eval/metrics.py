@@ -1,0 +1,240 @@
+"""Metrics over yes/no answers: pure functions on arrays, each estimate with n and a 95% interval.
+
+Conventions (yes is the positive class):
+- accuracy over all answered samples; `unknown` is wrong;
+- precision = TP / predicted yes; recall = TP / gold yes (an `unknown` on a gold-yes is a miss), unless a
+  compatibility convention drops unknowns from precision/recall (lmms-eval);
+- yes-ratio over predictions (the share of answers that are "yes"), unless a convention says labels;
+- proportions get Wilson score intervals; F1 gets a percentile bootstrap computed on the confusion
+  counts (resampling n answers = one multinomial draw over the 6 (gold, prediction) cells), which is exact
+  for the bootstrap and independent of n in cost;
+- with probabilities: AUROC, average precision and expected calibration error (10 equal-width bins).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+
+Z95 = 1.959963984540054
+BOOTSTRAP_DRAWS = 2000
+PRED_NO, PRED_YES, PRED_UNKNOWN = 0, 1, 2
+_CODES = {"no": PRED_NO, "yes": PRED_YES, "unknown": PRED_UNKNOWN}
+
+
+@dataclass(frozen=True)
+class MetricConvention:
+    """How a parser's verdicts are counted; the default is deem-eval's own."""
+
+    unknown_in_prf: Literal["not_yes", "drop"] = "not_yes"
+    yes_ratio_of: Literal["predictions", "labels"] = "predictions"
+
+
+@dataclass(frozen=True)
+class Estimate:
+    value: float | None          # None when undefined (e.g. precision with no "yes" predictions)
+    n: int                       # the denominator
+    ci_low: float | None = None
+    ci_high: float | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, obj: Mapping[str, Any]) -> Estimate:
+        return cls(obj.get("value"), int(obj.get("n", 0)), obj.get("ci_low"), obj.get("ci_high"))
+
+
+@dataclass(frozen=True)
+class Metrics:
+    n: int
+    accuracy: Estimate
+    precision: Estimate
+    recall: Estimate
+    f1: Estimate
+    yes_ratio: Estimate
+    unknown_rate: Estimate
+    confusion: Mapping[str, int] = field(default_factory=dict)   # "gold_pred" -> count
+    auroc: Estimate | None = None
+    average_precision: Estimate | None = None
+    ece: Estimate | None = None
+
+    ESTIMATES = ("accuracy", "precision", "recall", "f1", "yes_ratio", "unknown_rate", "auroc",
+                 "average_precision", "ece")
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"n": self.n}
+        for name in self.ESTIMATES:
+            est = getattr(self, name)
+            if est is not None:
+                out[name] = est.to_json()
+        out["confusion"] = dict(self.confusion)
+        return out
+
+    @classmethod
+    def from_json(cls, obj: Mapping[str, Any]) -> Metrics:
+        kwargs = {name: Estimate.from_json(obj[name]) for name in cls.ESTIMATES if name in obj}
+        return cls(n=int(obj["n"]), confusion=obj.get("confusion", {}), **kwargs)
+
+
+def wilson(successes: int, n: int) -> Estimate:
+    """Proportion with a 95% Wilson score interval (well behaved at 0, 1 and small n)."""
+    if n == 0:
+        return Estimate(None, 0)
+    p = successes / n
+    denom = 1 + Z95**2 / n
+    centre = (p + Z95**2 / (2 * n)) / denom
+    half = Z95 * math.sqrt(p * (1 - p) / n + Z95**2 / (4 * n * n)) / denom
+    return Estimate(p, n, max(0.0, centre - half), min(1.0, centre + half))
+
+
+def encode_predictions(verdicts: Sequence[str]) -> np.ndarray:
+    return np.fromiter((_CODES[v] for v in verdicts), dtype=np.int8, count=len(verdicts))
+
+
+def encode_gold(answers: Sequence[str]) -> np.ndarray:
+    return np.fromiter((a == "yes" for a in answers), dtype=bool, count=len(answers))
+
+
+def compute_metrics(gold_yes: np.ndarray, pred: np.ndarray, probs: np.ndarray | None = None,
+                    convention: MetricConvention = MetricConvention()) -> Metrics:
+    """All metrics for one set of answers. `gold_yes`: bool array; `pred`: PRED_* codes; `probs`: P(yes)."""
+    gold_yes = np.asarray(gold_yes, dtype=bool)
+    pred = np.asarray(pred, dtype=np.int8)
+    cells = confusion_cells(gold_yes, pred)
+    n = int(cells.sum())
+    (yy, yn, yu), (ny, nn, nu) = cells
+    unknown = yu + nu
+    accuracy = wilson(int(yy + nn), n)
+    precision, recall, f1_value = _prf(cells, convention)
+    f1 = Estimate(f1_value, n, *_bootstrap_f1(cells, convention)) if f1_value is not None else Estimate(None, n)
+    if convention.yes_ratio_of == "labels":
+        yes_ratio = wilson(int(yy + yn + yu), n)
+    else:
+        yes_ratio = wilson(int(yy + ny), n)
+    metrics = Metrics(
+        n=n, accuracy=accuracy, precision=precision, recall=recall, f1=f1, yes_ratio=yes_ratio,
+        unknown_rate=wilson(int(unknown), n),
+        confusion={"yes_yes": int(yy), "yes_no": int(yn), "yes_unknown": int(yu),
+                   "no_yes": int(ny), "no_no": int(nn), "no_unknown": int(nu)})
+    if probs is not None:
+        probs = np.asarray(probs, dtype=float)
+        have = ~np.isnan(probs)
+        if have.any():
+            g, p = gold_yes[have], probs[have]
+            metrics = _with_probability_metrics(metrics, g, p)
+    return metrics
+
+
+def confusion_cells(gold_yes: np.ndarray, pred: np.ndarray) -> np.ndarray:
+    """2x3 counts: rows gold (yes, no), columns prediction (yes, no, unknown)."""
+    idx = (~gold_yes).astype(np.int64) * 3 + np.select([pred == PRED_YES, pred == PRED_NO], [0, 1], 2)
+    return np.bincount(idx, minlength=6).reshape(2, 3)
+
+
+def _prf(cells: np.ndarray, convention: MetricConvention) -> tuple[Estimate, Estimate, float | None]:
+    (yy, yn, yu), (ny, nn, nu) = (int(v) for v in cells[0]), (int(v) for v in cells[1])
+    tp, fp = yy, ny
+    gold_pos = yy + yn + (yu if convention.unknown_in_prf == "not_yes" else 0)
+    precision, recall = wilson(tp, tp + fp), wilson(tp, gold_pos)
+    if tp + fp == 0 and gold_pos == 0:
+        return precision, recall, None
+    denom = 2 * tp + fp + (gold_pos - tp)
+    return precision, recall, (2 * tp / denom if denom else 0.0)
+
+
+def _f1_from_cells(cells: np.ndarray, convention: MetricConvention) -> np.ndarray:
+    """Vectorised F1 over a stack of (..., 2, 3) confusion cells."""
+    tp = cells[..., 0, 0]
+    fp = cells[..., 1, 0]
+    fn = cells[..., 0, 1] + (cells[..., 0, 2] if convention.unknown_in_prf == "not_yes" else 0)
+    denom = 2 * tp + fp + fn
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(denom > 0, 2 * tp / np.maximum(denom, 1), np.nan)
+
+
+def _bootstrap_f1(cells: np.ndarray, convention: MetricConvention) -> tuple[float | None, float | None]:
+    n = int(cells.sum())
+    if n == 0:
+        return None, None
+    # Seeded by the counts themselves: the same answers always give the same interval.
+    seed = int.from_bytes(np.asarray(cells, dtype=np.int64).tobytes()[:64].ljust(8, b"\0")[:8], "little")
+    rng = np.random.Generator(np.random.PCG64(seed ^ 0x5EED_F1))
+    draws = rng.multinomial(n, cells.ravel() / n, size=BOOTSTRAP_DRAWS).reshape(-1, 2, 3)
+    f1 = _f1_from_cells(draws, convention)
+    f1 = f1[~np.isnan(f1)]
+    if f1.size == 0:
+        return None, None
+    low, high = np.percentile(f1, [2.5, 97.5])
+    return float(low), float(high)
+
+
+def auroc(gold_yes: np.ndarray, probs: np.ndarray) -> float | None:
+    """Area under the ROC curve by the rank-sum formula (ties get average ranks)."""
+    pos, neg = int(gold_yes.sum()), int((~gold_yes).sum())
+    if pos == 0 or neg == 0:
+        return None
+    order = np.argsort(probs, kind="mergesort")
+    sorted_p = probs[order]
+    ranks = np.empty(len(probs), dtype=float)
+    # average ranks over ties
+    _, first, counts = np.unique(sorted_p, return_index=True, return_counts=True)
+    avg = first + (counts + 1) / 2.0
+    ranks[order] = np.repeat(avg, counts)
+    return float((ranks[gold_yes].sum() - pos * (pos + 1) / 2) / (pos * neg))
+
+
+def average_precision(gold_yes: np.ndarray, probs: np.ndarray) -> float | None:
+    """AP = sum over thresholds of (R_k - R_{k-1}) P_k, with tied scores handled as one threshold."""
+    pos = int(gold_yes.sum())
+    if pos == 0:
+        return None
+    order = np.argsort(-probs, kind="mergesort")
+    p, g = probs[order], gold_yes[order]
+    tps, fps = np.cumsum(g), np.cumsum(~g)
+    last = np.r_[np.flatnonzero(np.diff(p)), len(p) - 1]   # last index of each distinct score
+    tp, fp = tps[last], fps[last]
+    precision = tp / (tp + fp)
+    recall = tp / pos
+    return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
+
+
+def expected_calibration_error(gold_yes: np.ndarray, probs: np.ndarray, bins: int = 10) -> float | None:
+    """ECE of P(yes) against the gold label, 10 equal-width bins, weighted by bin size."""
+    if len(probs) == 0:
+        return None
+    index = np.minimum((probs * bins).astype(int), bins - 1)
+    total = 0.0
+    for b in range(bins):
+        mask = index == b
+        if mask.any():
+            total += mask.sum() * abs(probs[mask].mean() - gold_yes[mask].mean())
+    return float(total / len(probs))
+
+
+def _with_probability_metrics(metrics: Metrics, gold: np.ndarray, probs: np.ndarray) -> Metrics:
+    from dataclasses import replace
+
+    n = len(probs)
+    auc, ap, ece = auroc(gold, probs), average_precision(gold, probs), expected_calibration_error(gold, probs)
+    return replace(metrics, auroc=Estimate(auc, n), average_precision=Estimate(ap, n), ece=Estimate(ece, n))
+
+
+def grouped_metrics(gold_yes: np.ndarray, pred: np.ndarray, groups: Mapping[str, Sequence[Any]],
+                    probs: np.ndarray | None = None, convention: MetricConvention = MetricConvention(),
+                    ) -> dict[str, dict[str, Metrics]]:
+    """Metrics per value of every group field: {field: {value: Metrics}} (values as strings, sorted)."""
+    out: dict[str, dict[str, Metrics]] = {}
+    for name, values in groups.items():
+        column = np.asarray([str(v) for v in values])
+        keys, inverse = np.unique(column, return_inverse=True)
+        out[name] = {}
+        for i, key in enumerate(keys):
+            mask = inverse == i
+            out[name][str(key)] = compute_metrics(gold_yes[mask], pred[mask],
+                                                  None if probs is None else probs[mask], convention)
+    return out

@@ -1,0 +1,214 @@
+"""The run directory: manifest, per-sample answers (appended and flushed per batch), failures, metrics.
+
+    <run dir>/manifest.json    who answered what: model + config, split + fingerprint, seeds, versions, times
+    <run dir>/samples.jsonl    one record per answered sample, never two for one id
+    <run dir>/failures.jsonl   per-sample failures (unreadable image, adapter exception); retried on resume
+    <run dir>/metrics.json     written by the scorer
+
+A crash (even kill -9) can only leave a partial *last* line in samples.jsonl; `RunDir.open` drops it, so
+resuming re-answers that sample and nothing is lost or written twice. In data-parallel runs each rank
+appends to `samples.rank{R}.jsonl`; rank 0 merges them (sorted by id) when all ranks are done.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from .errors import DeemEvalError
+
+MANIFEST_FILE = "manifest.json"
+SAMPLES_FILE = "samples.jsonl"
+FAILURES_FILE = "failures.jsonl"
+METRICS_FILE = "metrics.json"
+
+
+@dataclass(frozen=True)
+class SampleRecord:
+    """One answered sample as stored in samples.jsonl."""
+
+    id: str
+    output: str | None          # the model's raw text (None when only logits were computed)
+    parsed: str                 # yes | no | unknown, by the run's parser (rescoring may use another)
+    gold: str                   # yes | no
+    yes_prob: float | None = None
+    latency_s: float = 0.0      # wall time of the batch divided by its size
+
+    def to_line(self) -> str:
+        return json.dumps(asdict(self), ensure_ascii=False, separators=(",", ":")) + "\n"
+
+    @classmethod
+    def from_json(cls, obj: Mapping[str, Any]) -> SampleRecord:
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in obj.items() if k in names})
+
+
+@dataclass(frozen=True)
+class Failure:
+    id: str
+    stage: str                  # "image" or "model"
+    error: str
+
+    def to_line(self) -> str:
+        return json.dumps(asdict(self), ensure_ascii=False, separators=(",", ":")) + "\n"
+
+
+@dataclass
+class RunManifest:
+    run_key: str                        # hash of what makes two runs "the same command"
+    model: str
+    model_label: str
+    adapter_config: dict[str, Any]
+    split_name: str
+    split_fingerprint: str
+    split_dir: str
+    benchmark: str
+    seed: int
+    limit: int | None
+    batch_size: int
+    scoring: str
+    parser: str
+    deem_eval_version: str
+    git_sha: str | None
+    library_versions: dict[str, str]
+    device: str
+    started_utc: str
+    finished_utc: str | None = None
+    world_size: int = 1
+    n_selected: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, obj: Mapping[str, Any], where: str) -> RunManifest:
+        names = {f.name for f in fields(cls)}
+        try:
+            return cls(**{k: v for k, v in obj.items() if k in names})
+        except TypeError as exc:
+            raise DeemEvalError(f"{where}: malformed run manifest ({exc})") from None
+
+
+class RunDir:
+    def __init__(self, path: Path, manifest: RunManifest):
+        self.path = path
+        self.manifest = manifest
+
+    # ---- creation and opening -------------------------------------------------------------------
+    @classmethod
+    def create(cls, path: Path, manifest: RunManifest) -> RunDir:
+        path.mkdir(parents=True, exist_ok=True)
+        run = cls(path, manifest)
+        run.write_manifest()
+        return run
+
+    @classmethod
+    def open(cls, path: Path) -> RunDir:
+        manifest_path = path / MANIFEST_FILE
+        if not manifest_path.is_file():
+            raise DeemEvalError(f"{path}: not a run directory (no {MANIFEST_FILE})")
+        try:
+            obj = json.loads(manifest_path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as exc:
+            raise DeemEvalError(f"{manifest_path}:{exc.lineno}: malformed JSON ({exc.msg})") from None
+        return cls(path, RunManifest.from_json(obj, str(manifest_path)))
+
+    def write_manifest(self) -> None:
+        _atomic_write_json(self.path / MANIFEST_FILE, self.manifest.to_json())
+
+    # ---- samples ---------------------------------------------------------------------------------
+    def samples_path(self, rank: int | None = None) -> Path:
+        return self.path / (SAMPLES_FILE if rank is None else f"samples.rank{rank}.jsonl")
+
+    def read_records(self, rank: int | None = None, *, repair: bool = True) -> list[SampleRecord]:
+        """All complete records; a torn last line (crash mid-write) is cut off when `repair`."""
+        path = self.samples_path(rank)
+        if not path.exists():
+            return []
+        data = path.read_bytes()
+        records, good_end = [], 0
+        for lineno, raw in enumerate(data.splitlines(keepends=True), start=1):
+            complete = raw.endswith(b"\n")
+            try:
+                record = SampleRecord.from_json(json.loads(raw))
+            except (json.JSONDecodeError, UnicodeDecodeError, TypeError):
+                if not complete:
+                    break
+                raise DeemEvalError(f"{path}:{lineno}: malformed record; the run directory is damaged") from None
+            if not complete:  # valid JSON but no newline: the write was cut after the closing brace
+                break
+            records.append(record)
+            good_end += len(raw)
+        if good_end != len(data) and repair:
+            with open(path, "r+b") as handle:
+                handle.truncate(good_end)
+        return records
+
+    def append_records(self, records: Iterable[SampleRecord], rank: int | None = None) -> None:
+        _append_lines(self.samples_path(rank), (r.to_line() for r in records))
+
+    def write_records(self, records: Iterable[SampleRecord]) -> None:
+        _atomic_write_text(self.samples_path(), "".join(r.to_line() for r in records))
+
+    # ---- failures --------------------------------------------------------------------------------
+    def failures_path(self, rank: int | None = None) -> Path:
+        return self.path / (FAILURES_FILE if rank is None else f"failures.rank{rank}.jsonl")
+
+    def append_failures(self, failures: Iterable[Failure], rank: int | None = None) -> None:
+        _append_lines(self.failures_path(rank), (f.to_line() for f in failures))
+
+    def read_failures(self, rank: int | None = None) -> list[Failure]:
+        """Failures of samples that have not been answered since (the latest error per id)."""
+        path = self.failures_path(rank)
+        if not path.exists():
+            return []
+        latest: dict[str, Failure] = {}
+        for raw in path.read_text(encoding="utf-8").splitlines():
+            try:
+                obj = json.loads(raw)
+                latest[obj["id"]] = Failure(obj["id"], obj.get("stage", "?"), obj.get("error", ""))
+            except (json.JSONDecodeError, KeyError, TypeError):
+                continue  # a torn line from a crash: the sample is simply retried
+        answered = {r.id for r in self.read_records(rank, repair=False)}
+        return [f for i, f in sorted(latest.items()) if i not in answered]
+
+    def write_failures(self, failures: Iterable[Failure]) -> None:
+        _atomic_write_text(self.failures_path(), "".join(f.to_line() for f in failures))
+
+    # ---- metrics ---------------------------------------------------------------------------------
+    def write_metrics(self, metrics: Mapping[str, Any]) -> None:
+        _atomic_write_json(self.path / METRICS_FILE, metrics)
+
+    def read_metrics(self) -> dict[str, Any] | None:
+        path = self.path / METRICS_FILE
+        if not path.exists():
+            return None
+        return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _append_lines(path: Path, lines: Iterable[str]) -> None:
+    text = "".join(lines)
+    if not text:
+        return
+    with open(path, "a", encoding="utf-8", newline="\n") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    with open(tmp, "w", encoding="utf-8", newline="\n") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+
+
+def _atomic_write_json(path: Path, obj: Any) -> None:
+    _atomic_write_text(path, json.dumps(obj, indent=2, ensure_ascii=False) + "\n")

@@ -1,0 +1,340 @@
+"""Run one model adapter over one split: batched, resumable by id, failures recorded per sample.
+
+Restarting the same command (same model + config, split fingerprint, seed, limit) finds the unfinished run
+in the output directory and answers only the ids that are not in its samples.jsonl yet. Under torchrun /
+accelerate (RANK and WORLD_SIZE set) every rank answers the ids with index % WORLD_SIZE == RANK into its
+own file, and rank 0 merges them, sorted by id, when all ranks are done.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+from .adapters import Request, config_dict, scoring_mode
+from .errors import DeemEvalError
+from .parsing import Parser
+from .rundir import Failure, RunDir, RunManifest, SampleRecord
+from .scoring import Answer, score_answers, verdicts
+from .splits import Sample, Split
+
+LIBRARIES = ("torch", "transformers", "diffusers", "datasets", "numpy", "pillow", "accelerate")
+RANK_WAIT_S = 3600.0
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    batch_size: int = 8
+    limit: int | None = None
+    seed: int = 0
+    out: Path = Path("results/runs")
+    run_dir: Path | None = None      # an explicit run directory (created, or resumed if it matches)
+    progress: bool = True
+    rank: int = 0
+    world_size: int = 1
+
+
+@dataclass(frozen=True)
+class RunResult:
+    run_dir: Path
+    metrics: dict[str, Any] | None   # None on ranks other than 0 in data-parallel runs
+    resumed_from: int                # samples already answered when this invocation started
+
+
+def distributed_env() -> tuple[int, int]:
+    """(rank, world size) from torchrun / accelerate environment variables."""
+    return int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def select_samples(split: Split, limit: int | None) -> list[Sample]:
+    """The whole split, or `limit` samples chosen by hash of id: a stable, well-mixed subset."""
+    if limit is None or limit >= len(split.samples):
+        return list(split.samples)
+    if limit <= 0:
+        raise DeemEvalError(f"--limit must be positive, got {limit}")
+    ranked = sorted(split.samples, key=lambda s: hashlib.sha256(s.id.encode()).digest())
+    return sorted(ranked[:limit], key=lambda s: s.id)
+
+
+def run_key(model: str, adapter_config: dict[str, Any], split: Split, options: RunOptions) -> str:
+    identity = {"model": model, "config": adapter_config, "split": split.fingerprint,
+                "seed": options.seed, "limit": options.limit}
+    return hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def run(adapter: Any, split: Split, parser: Parser, options: RunOptions) -> RunResult:
+    mode = scoring_mode(adapter)
+    selected = select_samples(split, options.limit)
+    key = run_key(adapter.name, config_dict(adapter), split, options)
+    run_dir = _open_or_create(adapter, split, parser, options, key, mode, len(selected))
+    rank_file = options.rank if options.world_size > 1 else None
+    done = {r.id for r in run_dir.read_records()}
+    if rank_file is not None:
+        done |= {r.id for r in run_dir.read_records(rank_file)}
+    mine = [s for i, s in enumerate(selected) if i % options.world_size == options.rank]
+    todo = [s for s in mine if s.id not in done]
+    resumed_from = len(mine) - len(todo)
+    if resumed_from:
+        print(f"resuming {run_dir.path}: {resumed_from}/{len(mine)} samples already answered", file=sys.stderr)
+
+    _answer_all(adapter, split, parser, mode, todo, run_dir, rank_file, options, total=len(mine),
+                initial=resumed_from)
+    if options.world_size > 1:
+        (run_dir.path / f"rank{options.rank}.done").write_text("done\n")
+        if options.rank != 0:
+            return RunResult(run_dir.path, None, resumed_from)
+        _merge_ranks(run_dir, options.world_size)
+    metrics = finalize(run_dir, split, parser, selected)
+    return RunResult(run_dir.path, metrics, resumed_from)
+
+
+def finalize(run_dir: RunDir, split: Split, parser: Parser, selected: Sequence[Sample] | None = None
+             ) -> dict[str, Any]:
+    """Score the run's answers and write metrics.json (also used by `deem-eval score`)."""
+    if selected is None:
+        selected = select_samples(split, run_dir.manifest.limit)
+    samples = {s.id: s for s in selected}
+    records = run_dir.read_records()
+    failures = [f for f in run_dir.read_failures() if f.id in samples]
+    answers = [Answer(r.id, r.output, r.yes_prob) for r in records]
+    metrics = score_answers(samples, answers, parser, n_selected=len(selected), failures=failures)
+    metrics["failures"] = [{"id": f.id, "stage": f.stage, "error": f.error} for f in failures[:50]]
+    metrics["run"] = {"model": run_dir.manifest.model, "model_label": run_dir.manifest.model_label,
+                      "split_name": split.name, "split_fingerprint": split.fingerprint,
+                      "benchmark": split.meta.benchmark}
+    run_dir.write_metrics(metrics)
+    if metrics["complete"] and run_dir.manifest.finished_utc is None:
+        run_dir.manifest.finished_utc = _utc_now()
+        run_dir.write_manifest()
+    return metrics
+
+
+# ---- answering -------------------------------------------------------------------------------------
+
+def _answer_all(adapter, split, parser, mode, todo, run_dir, rank_file, options, *, total, initial) -> None:
+    from tqdm import tqdm
+
+    batches = [todo[i:i + options.batch_size] for i in range(0, len(todo), options.batch_size)]
+    bar = tqdm(total=total, initial=initial, unit="q", desc=f"{adapter.label} on {split.name}",
+               disable=not options.progress, dynamic_ncols=True, file=sys.stderr)
+    with ThreadPoolExecutor(max_workers=1) as pool:   # loads the next batch's images while the model runs
+        for batch, prepared in _prefetched(batches, lambda b: _prepare(adapter, split, b), pool):
+            requests, failures = prepared
+            started = time.perf_counter()
+            records, model_failures = _call_adapter(adapter, mode, parser, requests, {s.id: s for s in batch})
+            latency = (time.perf_counter() - started) / max(1, len(requests))
+            run_dir.append_records([_with_latency(r, latency) for r in records], rank_file)
+            run_dir.append_failures(failures + model_failures, rank_file)
+            bar.update(len(batch))
+    bar.close()
+
+
+def _prefetched(batches, prepare: Callable, pool: ThreadPoolExecutor) -> Iterator[tuple[list, Any]]:
+    pending: Future | None = pool.submit(prepare, batches[0]) if batches else None
+    for i, batch in enumerate(batches):
+        prepared = pending.result()
+        pending = pool.submit(prepare, batches[i + 1]) if i + 1 < len(batches) else None
+        yield batch, prepared
+
+
+def _prepare(adapter, split: Split, batch: Sequence[Sample]) -> tuple[list[Request], list[Failure]]:
+    requests, failures = [], []
+    for sample in batch:
+        path = split.image_path(sample)
+        image: Any = path
+        if getattr(adapter, "needs_images", True):
+            try:
+                image = load_image(path)
+            except DeemEvalError as exc:
+                failures.append(Failure(sample.id, "image", str(exc)))
+                continue
+        subject = sample.group.get("object", sample.group.get("class"))
+        requests.append(Request(sample.id, image, sample.question,
+                                None if subject is None else str(subject), split.meta.candidates))
+    return requests, failures
+
+
+def load_image(path: Path):
+    """Open an image fully (so a truncated file fails here, not inside the model) as RGB."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as img:
+            img.load()
+            return img.convert("RGB")
+    except FileNotFoundError:
+        raise DeemEvalError(f"{path}: image file not found") from None
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
+        raise DeemEvalError(f"{path}: cannot read image ({exc})") from None
+
+
+def _call_adapter(adapter, mode, parser, requests, samples) -> tuple[list[SampleRecord], list[Failure]]:
+    """Answer a batch; if the batch raises, answer one by one so only the failing samples fail."""
+    if not requests:
+        return [], []
+    try:
+        return _answer(adapter, mode, parser, requests, samples), []
+    except Exception as exc:  # noqa: BLE001 - any adapter error becomes a recorded failure
+        if len(requests) == 1:
+            return [], [Failure(requests[0].id, "model", f"{type(exc).__name__}: {exc}")]
+    records, failures = [], []
+    for request in requests:
+        r, f = _call_adapter(adapter, mode, parser, [request], samples)
+        records += r
+        failures += f
+    return records, failures
+
+
+def _answer(adapter, mode, parser, requests, samples) -> list[SampleRecord]:
+    texts: list[str | None] = [None] * len(requests)
+    probs: list[float | None] = [None] * len(requests)
+    if mode in ("generate", "both"):
+        texts = list(adapter.generate(requests))
+    if mode in ("logits", "both"):
+        probs = [float(p) for p in adapter.yes_probability(requests)]
+    if len(texts) != len(requests) or len(probs) != len(requests):
+        raise RuntimeError(f"adapter returned {len(texts)} answers for {len(requests)} requests")
+    answers = [Answer(r.id, t, p) for r, t, p in zip(requests, texts, probs)]
+    parsed = verdicts(parser, answers)
+    return [SampleRecord(r.id, t, v, samples[r.id].answer, p) for r, t, p, v in zip(requests, texts, probs, parsed)]
+
+
+def _with_latency(record: SampleRecord, latency: float) -> SampleRecord:
+    from dataclasses import replace
+
+    return replace(record, latency_s=round(latency, 6))
+
+
+# ---- run directories -------------------------------------------------------------------------------
+
+def _open_or_create(adapter, split, parser, options, key, mode, n_selected) -> RunDir:
+    if options.run_dir is not None:
+        if (options.run_dir / "manifest.json").exists():
+            run = RunDir.open(options.run_dir)
+            _check_same_run(run, adapter, split, key)
+            return run
+        return RunDir.create(options.run_dir, _manifest(adapter, split, parser, options, key, mode, n_selected))
+    existing = _find_unfinished(options.out, key)
+    if existing is not None:
+        return existing
+    if options.world_size > 1 and options.rank != 0:
+        return _wait_for_rank0_run(options.out, key)
+    name = f"{datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%SZ')}_{_slug(adapter.label)}_{_slug(split.name)}"
+    path = options.out / name
+    suffix = 1
+    while path.exists():
+        suffix += 1
+        path = options.out / f"{name}-{suffix}"
+    return RunDir.create(path, _manifest(adapter, split, parser, options, key, mode, n_selected))
+
+
+def _check_same_run(run: RunDir, adapter, split: Split, key: str) -> None:
+    m = run.manifest
+    if m.run_key == key:
+        return
+    reasons = []
+    if m.model != adapter.name or m.model_label != adapter.label:
+        reasons.append(f"it holds model {m.model_label!r}, not {adapter.label!r}")
+    if m.split_name != split.name or m.split_fingerprint != split.fingerprint:
+        reasons.append(f"it holds split {m.split_name!r} ({m.split_fingerprint[:12]}…), not {split.name!r} "
+                       f"({split.fingerprint[:12]}…)")
+    if not reasons:
+        reasons.append("its model options, seed or --limit differ")
+    raise DeemEvalError(f"{run.path}: refusing to write into this run directory: {'; '.join(reasons)}. "
+                        "Choose another --run-dir, or omit it to create a new run.")
+
+
+def _find_unfinished(out: Path, key: str) -> RunDir | None:
+    if not out.is_dir():
+        return None
+    for manifest in sorted(out.glob("*/manifest.json"), reverse=True):
+        try:
+            run = RunDir.open(manifest.parent)
+        except (DeemEvalError, json.JSONDecodeError):
+            continue
+        if run.manifest.run_key == key and run.manifest.finished_utc is None:
+            return run
+    return None
+
+
+def _wait_for_rank0_run(out: Path, key: str) -> RunDir:
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        run = _find_unfinished(out, key)
+        if run is not None:
+            return run
+        time.sleep(0.2)
+    raise DeemEvalError(f"rank {os.environ.get('RANK')}: rank 0 did not create the run directory in {out}")
+
+
+def _merge_ranks(run_dir: RunDir, world_size: int) -> None:
+    deadline = time.monotonic() + RANK_WAIT_S
+    markers = [run_dir.path / f"rank{r}.done" for r in range(world_size)]
+    while not all(m.exists() for m in markers):
+        if time.monotonic() > deadline:
+            raise DeemEvalError(f"{run_dir.path}: not all ranks finished within {RANK_WAIT_S:.0f} s")
+        time.sleep(0.2)
+    merged: dict[str, SampleRecord] = {r.id: r for r in run_dir.read_records()}
+    failures: dict[str, Failure] = {f.id: f for f in run_dir.read_failures()}
+    for rank in range(world_size):
+        for record in run_dir.read_records(rank):
+            if record.id in merged and merged[record.id] != record:
+                raise DeemEvalError(f"{run_dir.path}: sample {record.id!r} was answered differently by two ranks")
+            merged[record.id] = record
+        failures.update({f.id: f for f in run_dir.read_failures(rank)})
+    run_dir.write_records(merged[i] for i in sorted(merged))
+    run_dir.write_failures(failures[i] for i in sorted(failures) if i not in merged)
+    for rank in range(world_size):
+        for path in (run_dir.samples_path(rank), run_dir.failures_path(rank), markers[rank]):
+            path.unlink(missing_ok=True)
+
+
+def _manifest(adapter, split: Split, parser: Parser, options: RunOptions, key: str, mode: str,
+              n_selected: int) -> RunManifest:
+    return RunManifest(
+        run_key=key, model=adapter.name, model_label=adapter.label, adapter_config=config_dict(adapter),
+        split_name=split.name, split_fingerprint=split.fingerprint,
+        split_dir=str(split.directory) if split.directory else "", benchmark=split.meta.benchmark,
+        seed=options.seed, limit=options.limit, batch_size=options.batch_size, scoring=mode, parser=parser.name,
+        deem_eval_version=__version__, git_sha=_git_sha(), library_versions=_library_versions(),
+        device=str(getattr(adapter, "device", "cpu")), started_utc=_utc_now(), world_size=options.world_size,
+        n_selected=n_selected)
+
+
+def _library_versions() -> dict[str, str]:
+    out = {"python": sys.version.split()[0]}
+    for name in LIBRARIES:
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            pass
+    return out
+
+
+def _git_sha() -> str | None:
+    try:
+        result = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).resolve().parent,
+                                capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return result.stdout.strip() or None if result.returncode == 0 else None
+
+
+def _utc_now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _slug(text: str) -> str:
+    return "".join(c if c.isalnum() or c in "-." else "-" for c in text).strip("-")[:60] or "x"

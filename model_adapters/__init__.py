@@ -1,0 +1,1 @@
+"""Model adapters: who answers the questions (baselines, Hugging Face, CLIP, DEEM)."""
