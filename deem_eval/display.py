@@ -20,34 +20,45 @@ def fmt_estimate(est: Mapping[str, Any] | None, percent: bool = True) -> str:
     return text
 
 
+MAX_ROWS_PER_FIELD = 12
+
+
 def print_metrics(metrics: Mapping[str, Any], title: str) -> None:
+    """Overall and per-group rows; accuracy and F1 with their 95% intervals, the rest as points."""
     from rich.console import Console
     from rich.table import Table
 
-    columns = ["accuracy", "precision", "recall", "f1", "yes_ratio", "unknown_rate"]
+    with_ci = ("accuracy", "f1")
+    points = ["precision", "recall", "yes_ratio", "unknown_rate"]
     if "auroc" in metrics["overall"]:
-        columns += ["auroc", "ece"]
+        points += ["auroc", "ece"]
     table = Table(title=title, title_justify="left")
-    table.add_column("group")
-    table.add_column("n", justify="right")
-    for name in columns:
-        table.add_column(name, justify="right")
+    for name, justify in [("group", "left"), ("n", "right"), *((c, "right") for c in (*with_ci, *points))]:
+        table.add_column(name.replace("_", " "), justify=justify, no_wrap=True)
 
     def row(label: str, m: Mapping[str, Any]) -> None:
-        table.add_row(label, str(m["n"]), *(fmt_estimate(m.get(c), percent=c not in ("auroc", "ece"))
-                                            for c in columns))
+        cells = [fmt_estimate(m.get(c)) for c in with_ci]
+        cells += [fmt_estimate({"value": (m.get(c) or {}).get("value")}, percent=c not in ("auroc", "ece"))
+                  for c in points]
+        table.add_row(label, str(m["n"]), *cells)
 
     row("overall", metrics["overall"])
+    hidden = []
     for field, values in metrics.get("groups", {}).items():
         if len(values) < 2:
             continue
+        if len(values) > MAX_ROWS_PER_FIELD:
+            hidden.append(f"{field} ({len(values)} values)")
+            continue
         for value, m in values.items():
             row(f"{field}={value}", m)
-    console = Console(stderr=False)
+    console = Console(width=max(120, Console().width))
     console.print(table)
     notes = [f"parser {metrics['parser']}", f"{metrics['n_answered']}/{metrics['n_selected']} answered"]
     if metrics.get("n_failed"):
         notes.append(f"[red]{metrics['n_failed']} failed[/red] (see failures.jsonl)")
+    if hidden:
+        notes.append("per-value metrics for " + ", ".join(hidden) + " in metrics.json")
     if metrics.get("subset_mean"):
         mean = metrics["subset_mean"]
         notes.append("mean over subsets: " + ", ".join(

@@ -226,15 +226,22 @@ def _with_probability_metrics(metrics: Metrics, gold: np.ndarray, probs: np.ndar
 
 def grouped_metrics(gold_yes: np.ndarray, pred: np.ndarray, groups: Mapping[str, Sequence[Any]],
                     probs: np.ndarray | None = None, convention: MetricConvention = MetricConvention(),
-                    ) -> dict[str, dict[str, Metrics]]:
-    """Metrics per value of every group field: {field: {value: Metrics}} (values as strings, sorted)."""
+                    max_values: int | None = None) -> dict[str, dict[str, Metrics]]:
+    """Metrics per value of every group field: {field: {value: Metrics}} (values as strings, sorted).
+
+    Fields with more than `max_values` distinct values (image ids, ...) are left out."""
     out: dict[str, dict[str, Metrics]] = {}
     for name, values in groups.items():
-        column = np.asarray([str(v) for v in values])
-        keys, inverse = np.unique(column, return_inverse=True)
+        index: dict[Any, int] = {}
+        codes = np.fromiter((index.setdefault(v, len(index)) for v in values), dtype=np.int64, count=len(values))
+        by_text: dict[str, list[int]] = {}
+        for value, code in index.items():          # 1 and "1" are one group, as in the JSON output
+            by_text.setdefault(str(value), []).append(code)
+        if max_values is not None and len(by_text) > max_values:
+            continue
         out[name] = {}
-        for i, key in enumerate(keys):
-            mask = inverse == i
-            out[name][str(key)] = compute_metrics(gold_yes[mask], pred[mask],
-                                                  None if probs is None else probs[mask], convention)
+        for key in sorted(by_text):
+            mask = np.isin(codes, by_text[key]) if len(by_text[key]) > 1 else codes == by_text[key][0]
+            out[name][key] = compute_metrics(gold_yes[mask], pred[mask],
+                                             None if probs is None else probs[mask], convention)
     return out

@@ -52,16 +52,11 @@ class Parser:
     convention: MetricConvention = field(default_factory=MetricConvention)
 
     def parse_many(self, texts: Iterable[str | None]) -> list[str]:
-        """Parse with a cache: model answers repeat a lot ("Yes.", "No."), so this is ~O(distinct texts)."""
-        cache: dict[str | None, str] = {}
-        out = []
-        for text in texts:
-            verdict = cache.get(text)
-            if verdict is None:
-                verdict = UNKNOWN if text is None else self.parse(text)
-                cache[text] = verdict
-            out.append(verdict)
-        return out
+        """Parse each distinct text once: model answers repeat a lot ("Yes.", "No."), so this costs
+        about one dict lookup per answer."""
+        texts = list(texts)
+        table = {text: (UNKNOWN if text is None else self.parse(text)) for text in dict.fromkeys(texts)}
+        return [table[text] for text in texts]
 
 
 STRICT = Parser(

@@ -38,13 +38,21 @@ class SampleRecord:
     yes_prob: float | None = None
     latency_s: float = 0.0      # wall time of the batch divided by its size
 
-    def to_line(self) -> str:
-        return json.dumps(asdict(self), ensure_ascii=False, separators=(",", ":")) + "\n"
+    def to_line(self, latency_s: float | None = None) -> str:
+        obj = {"id": self.id, "output": self.output, "parsed": self.parsed, "gold": self.gold,
+               "yes_prob": self.yes_prob, "latency_s": self.latency_s if latency_s is None else latency_s}
+        return _ENCODE(obj) + "\n"
 
     @classmethod
     def from_json(cls, obj: Mapping[str, Any]) -> SampleRecord:
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in obj.items() if k in names})
+        try:
+            return cls(**obj)
+        except TypeError:   # extra keys written by a newer version: keep the known ones
+            return cls(**{k: v for k, v in obj.items() if k in _RECORD_FIELDS})
+
+
+_RECORD_FIELDS = frozenset(f.name for f in fields(SampleRecord))
+_ENCODE = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
 @dataclass(frozen=True)
@@ -152,6 +160,10 @@ class RunDir:
     def append_records(self, records: Iterable[SampleRecord], rank: int | None = None) -> None:
         _append_lines(self.samples_path(rank), (r.to_line() for r in records))
 
+    def appender(self, rank: int | None = None) -> Appender:
+        """Keeps samples/failures files open for a whole run; each write is flushed to the OS at once."""
+        return Appender(self.samples_path(rank), self.failures_path(rank))
+
     def write_records(self, records: Iterable[SampleRecord]) -> None:
         _atomic_write_text(self.samples_path(), "".join(r.to_line() for r in records))
 
@@ -189,6 +201,46 @@ class RunDir:
         if not path.exists():
             return None
         return json.loads(path.read_text(encoding="utf-8"))
+
+
+class Appender:
+    """Appends records and failures, flushing after every batch.
+
+    A flushed write survives the process being killed (it is in the kernel's page cache), which is what
+    resuming needs; the files are fsynced once, on close, rather than per batch (fsync per batch cost
+    ~300 µs/sample in the runner-overhead benchmark).
+    """
+
+    def __init__(self, samples: Path, failures: Path):
+        self._samples_path, self._failures_path = samples, failures
+        self._samples = open(samples, "a", encoding="utf-8", newline="\n")
+        self._failures = None
+
+    def write(self, records: Iterable[SampleRecord], failures: Iterable[Failure] = (),
+              latency_s: float | None = None) -> None:
+        text = "".join(r.to_line(latency_s) for r in records)
+        if text:
+            self._samples.write(text)
+            self._samples.flush()
+        failed = "".join(f.to_line() for f in failures)
+        if failed:
+            if self._failures is None:
+                self._failures = open(self._failures_path, "a", encoding="utf-8", newline="\n")
+            self._failures.write(failed)
+            self._failures.flush()
+
+    def close(self) -> None:
+        for handle in (self._samples, self._failures):
+            if handle is not None and not handle.closed:
+                handle.flush()
+                os.fsync(handle.fileno())
+                handle.close()
+
+    def __enter__(self) -> Appender:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def _append_lines(path: Path, lines: Iterable[str]) -> None:

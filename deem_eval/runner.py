@@ -129,19 +129,25 @@ def _answer_all(adapter, split, parser, mode, todo, run_dir, rank_file, options,
     batches = [todo[i:i + options.batch_size] for i in range(0, len(todo), options.batch_size)]
     bar = tqdm(total=total, initial=initial, unit="q", desc=f"{adapter.label} on {split.name}",
                disable=not options.progress, dynamic_ncols=True, file=sys.stderr)
-    with ThreadPoolExecutor(max_workers=1) as pool:   # loads the next batch's images while the model runs
-        for batch, prepared in _prefetched(batches, lambda b: _prepare(adapter, split, b), pool):
+    needs_images = getattr(adapter, "needs_images", True)
+    with ThreadPoolExecutor(max_workers=1) as pool, run_dir.appender(rank_file) as out:
+        # the pool loads the next batch's images while the model answers this one
+        prepare = lambda b: _prepare(adapter, split, b)  # noqa: E731
+        for batch, prepared in _prefetched(batches, prepare, pool if needs_images else None):
             requests, failures = prepared
             started = time.perf_counter()
             records, model_failures = _call_adapter(adapter, mode, parser, requests, {s.id: s for s in batch})
-            latency = (time.perf_counter() - started) / max(1, len(requests))
-            run_dir.append_records([_with_latency(r, latency) for r in records], rank_file)
-            run_dir.append_failures(failures + model_failures, rank_file)
+            latency = round((time.perf_counter() - started) / max(1, len(requests)), 6)
+            out.write(records, failures + model_failures, latency)
             bar.update(len(batch))
     bar.close()
 
 
-def _prefetched(batches, prepare: Callable, pool: ThreadPoolExecutor) -> Iterator[tuple[list, Any]]:
+def _prefetched(batches, prepare: Callable, pool: ThreadPoolExecutor | None) -> Iterator[tuple[list, Any]]:
+    if pool is None:   # nothing to load in the background (adapters that never open images)
+        for batch in batches:
+            yield batch, prepare(batch)
+        return
     pending: Future | None = pool.submit(prepare, batches[0]) if batches else None
     for i, batch in enumerate(batches):
         prepared = pending.result()
@@ -209,12 +215,6 @@ def _answer(adapter, mode, parser, requests, samples) -> list[SampleRecord]:
     answers = [Answer(r.id, t, p) for r, t, p in zip(requests, texts, probs)]
     parsed = verdicts(parser, answers)
     return [SampleRecord(r.id, t, v, samples[r.id].answer, p) for r, t, p, v in zip(requests, texts, probs, parsed)]
-
-
-def _with_latency(record: SampleRecord, latency: float) -> SampleRecord:
-    from dataclasses import replace
-
-    return replace(record, latency_s=round(latency, 6))
 
 
 # ---- run directories -------------------------------------------------------------------------------

@@ -6,7 +6,9 @@ split) and never touches a model, so `deem-eval score` can rescore with any pars
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,7 +37,9 @@ def get_parser(name: str | None) -> Parser:
 
 def verdicts(parser: Parser, answers: Sequence[Answer]) -> list[str]:
     """Text answers through the parser; logit-only answers (no text) by P(yes) >= 0.5."""
-    texts = parser.parse_many(a.output for a in answers)
+    texts = parser.parse_many([a.output for a in answers])
+    if all(a.output is not None or a.yes_prob is None for a in answers):
+        return texts
     return [("yes" if a.yes_prob >= 0.5 else "no") if a.output is None and a.yes_prob is not None else t
             for a, t in zip(answers, texts)]
 
@@ -43,8 +47,28 @@ def verdicts(parser: Parser, answers: Sequence[Answer]) -> list[str]:
 def score_answers(samples: Mapping[str, Sample], answers: Sequence[Answer], parser: Parser, *,
                   n_selected: int | None = None, failures: Sequence[Any] = ()) -> dict[str, Any]:
     """metrics.json content for `answers` (matched to `samples` by id)."""
-    answers = [a for a in answers if a.id in samples]
-    chosen = [samples[a.id] for a in answers]
+    with _gc_paused():
+        return _score_answers(samples, answers, parser, n_selected, failures)
+
+
+@contextmanager
+def _gc_paused():
+    """Scoring allocates millions of small acyclic objects; the cyclic GC would rescan them all repeatedly
+    (measured: 4 of 6 s on 1M answers). Nothing here creates cycles, so pause it."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _score_answers(samples: Mapping[str, Sample], answers: Sequence[Answer], parser: Parser,
+                   n_selected: int | None, failures: Sequence[Any]) -> dict[str, Any]:
+    pairs = [(a, samples[a.id]) for a in answers if a.id in samples]
+    answers = [a for a, _ in pairs]
+    chosen = [s for _, s in pairs]
     parsed = verdicts(parser, answers)
     gold = encode_gold([s.answer for s in chosen])
     pred = encode_predictions(parsed)
@@ -53,7 +77,7 @@ def score_answers(samples: Mapping[str, Sample], answers: Sequence[Answer], pars
         probs = np.array([np.nan if a.yes_prob is None else a.yes_prob for a in answers], dtype=float)
     overall = compute_metrics(gold, pred, probs, parser.convention)
     groups = _group_columns(chosen)
-    by_group = grouped_metrics(gold, pred, groups, probs, parser.convention)
+    by_group = grouped_metrics(gold, pred, groups, probs, parser.convention, max_values=MAX_GROUP_VALUES)
     n_selected = len(samples) if n_selected is None else n_selected
     out: dict[str, Any] = {
         "parser": parser.name,
@@ -77,8 +101,7 @@ def score_answers(samples: Mapping[str, Sample], answers: Sequence[Answer], pars
 
 def _group_columns(samples: Sequence[Sample]) -> dict[str, list[Any]]:
     names = sorted({k for s in samples for k in s.group})
-    columns = {name: [s.group.get(name, "(none)") for s in samples] for name in names}
-    return {name: col for name, col in columns.items() if 1 <= len(set(col)) <= MAX_GROUP_VALUES}
+    return {name: [s.group.get(name, "(none)") for s in samples] for name in names}
 
 
 def _subset_means(subsets: Mapping[str, Metrics]) -> dict[str, float | None]:
