@@ -41,8 +41,11 @@ class SynthScenesYesNo:
     def load(self, *, split_dir: Path | None = None) -> Split:
         if split_dir is not None:
             return load_prebuilt(split_dir, benchmark=NAME)
+        from benchmarks.synthscenes.coco import RENDER_VERSION
+
         c = self.config
-        cache = deem_eval_home() / "splits" / f"{NAME}-v{BUILD_VERSION}-s{c.seed}-n{c.num_images}-px{c.size}"
+        version = f"v{BUILD_VERSION}.{RENDER_VERSION}"   # a renderer change must not reuse old caches
+        cache = deem_eval_home() / "splits" / f"{NAME}-{version}-s{c.seed}-n{c.num_images}-px{c.size}"
         return cached_build(cache, self.build)
 
     def build(self, out_dir: Path) -> Split:

@@ -1,0 +1,1 @@
+"""Benchmark sources, builders, samplers and corruptions: what the questions are."""
