@@ -30,7 +30,7 @@ class ReportedTable:
 
     @property
     def citation(self) -> str:
-        return f"arXiv:{self.arxiv}, Table {self.table} ({self.version})"
+        return f"DEEM paper, arXiv:{self.arxiv} Table {self.table} ({self.version})"
 
     @property
     def short(self) -> str:
@@ -41,6 +41,7 @@ class ReportedTable:
 class ReportedRow:
     label: str
     values: dict[str, float | None]          # csv column (rvqa_a, ...) -> percent, None where the paper has none
+    texts: dict[str, str]                    # the same numbers as printed (digits kept)
     paper_average: float | None
     extra: dict[str, str]                    # the table's other columns (SFT, architecture, ...)
 
@@ -83,6 +84,7 @@ def load_table(table_id: str = DEFAULT_TABLE, directory: Path | None = None) -> 
                 values = {c: _number(rec.get(c), path, lineno) for c in columns if c in rec}
                 rows.append(ReportedRow(
                     label=rec["row"], values=values,
+                    texts={c: rec[c].strip() for c, v in values.items() if v is not None},
                     paper_average=_number(rec.get(avg_col), path, lineno) if avg_col else None,
                     extra={k: v for k, v in rec.items() if k not in columns and k not in ("row", avg_col)}))
     except FileNotFoundError:

@@ -82,6 +82,21 @@ class RunInfo:
         """Sort key for "newest": when it finished, else when it started (ISO UTC strings sort correctly)."""
         return self.manifest.finished_utc or self.manifest.started_utc or ""
 
+    def synthetic_split(self) -> bool:
+        """Whether the run answered a bundled synthetic stand-in (SynthScenes POPE, RobustVQA-mini), whose
+        numbers must not be read against published ones. From split.json when it is still there."""
+        meta: dict[str, Any] = {}
+        path = Path(self.manifest.split_dir or "") / "split.json"
+        if self.manifest.split_dir and path.is_file():
+            try:
+                meta = json.loads(path.read_text(encoding="utf-8"))
+            except (OSError, json.JSONDecodeError):
+                meta = {}
+        if (meta.get("extra") or {}).get("synthetic"):
+            return True
+        names = [self.split_name, str((meta.get("builder") or {}).get("name", ""))]
+        return any(token in n.lower() for n in names for token in ("synth", "mini"))
+
     def problems(self) -> list[str]:
         """Why this run's numbers deserve a second look (empty for a clean, complete run)."""
         out = []
