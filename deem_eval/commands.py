@@ -145,14 +145,23 @@ class ScoreCommand:
         matched = match_answers(split, args.answers)
         parser = get_parser(args.parser)
         samples = {s.id: s for s in split.samples}
+        notes = list(matched.notes)
+        # An answers file for one POPE subset scored against a three-subset split: score that subset only.
+        subsets = {samples[i].group.get("subset") for i in matched.answers}
+        all_subsets = {s.group.get("subset") for s in split.samples}
+        if matched.answers and subsets < all_subsets:
+            samples = {i: s for i, s in samples.items() if s.group.get("subset") in subsets}
+            notes.append(f"answers cover subset(s) {', '.join(sorted(map(str, subsets)))} only; "
+                         f"scored against those {len(samples)} questions")
         answers = [Answer(i, text) for i, text in sorted(matched.answers.items())]
         metrics = score_answers(samples, answers, parser)
         metrics["answers_file"] = {"path": str(args.answers), **{k: v for k, v in dataclasses.asdict(matched).items()
-                                                                 if k != "answers"}}
+                                                                 if k not in ("answers", "notes")}, "notes": notes}
         print_metrics(metrics, title=f"{args.answers.name} on {split.name}")
-        info = metrics["answers_file"]
-        print(f"matched {len(matched.answers)} of {split.meta.count} questions; "
-              f"{info.get('unmatched_rows', 0)} answer rows matched no question")
+        print(f"matched {len(matched.answers)} of {len(samples)} questions by {matched.matched_by or 'nothing'}; "
+              f"{matched.unmatched_rows} answer rows matched no question, {matched.duplicate_rows} duplicates ignored")
+        for note in notes:
+            print(f"note: {note}")
         if args.out:
             args.out.parent.mkdir(parents=True, exist_ok=True)
             args.out.write_text(json.dumps(metrics, indent=2) + "\n")
