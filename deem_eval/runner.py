@@ -126,6 +126,9 @@ def finalize(run_dir: RunDir, split: Split, parser: Parser, selected: Sequence[S
 def _answer_all(adapter, split, parser, mode, todo, run_dir, rank_file, options, *, total, initial) -> None:
     from tqdm import tqdm
 
+    length_key = getattr(adapter, "length_key", None)
+    if length_key is not None:   # batch similar-length prompts together (less padding); stable for equal lengths
+        todo = sorted(todo, key=lambda s: -length_key(s.question))
     batches = [todo[i:i + options.batch_size] for i in range(0, len(todo), options.batch_size)]
     bar = tqdm(total=total, initial=initial, unit="q", desc=f"{adapter.label} on {split.name}",
                disable=not options.progress, dynamic_ncols=True, file=sys.stderr)

@@ -1,0 +1,240 @@
+"""The `hf` adapter: any transformers image-text-to-text model, batched, with optional yes/no logit scoring.
+
+- Prompts: the model's chat template around `question + suffix` (see prompting.py), with the family's
+  published evaluation prompt from a preset (presets.py).
+- Batching: each batch from the runner is ordered by prompt length, left-padded and answered in one
+  `generate` call; greedy (num_beams=1, no sampling) so answers do not depend on the batch size. On CUDA
+  out-of-memory the forward batch halves and only the failed part is redone (generation.OomBackoff).
+- Logit scoring (`scoring=logits|both`): one forward pass per request; P(yes) from the next-token
+  distribution over the tokenizer's single-token yes/no variants (generation.find_yes_no_tokens). With
+  `both` and greedy decoding the probabilities come from the first step of `generate` (same prompt, same
+  forward pass), so no second pass runs.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from deem_eval.adapters import Request
+from deem_eval.errors import DeemEvalError
+from model_adapters.generation import (OomBackoff, YesNoTokens, find_yes_no_tokens, ordered_by_length,
+                                       restore_order, yes_probability_from_logits)
+
+from . import loading
+from .presets import NO_PRESET, PRESETS, Preset, preset_for_model_type
+from .prompting import PromptFormat, resolve_prompt_format
+
+log = logging.getLogger(__name__)
+PRESET_DEFAULT = "preset"   # the value of the prompt options that means "whatever the preset says"
+#: processors that take one list of images per prompt rather than a flat list
+NESTED_IMAGE_TYPES = {"idefics2", "idefics3", "smolvlm", "mllama"}
+
+
+@dataclass(frozen=True)
+class HFConfig:
+    """Options of `--model hf` (-M key=value). Prompt options accept \\n and \\t escapes."""
+
+    path: str = ""                      # hub id (org/name) or local checkpoint directory; default: the preset's
+    preset: str = "auto"                # auto (by config.model_type) | none | llava-1.5 | qwen2-vl | ...
+    revision: str | None = None         # hub revision (branch, tag or commit)
+    model_class: str = "auto"           # auto | a transformers class name, e.g. LlavaForConditionalGeneration
+    dtype: Literal["auto", "checkpoint", "float32", "bfloat16", "float16"] = "auto"
+    device: str = "auto"                # auto (cuda:LOCAL_RANK > mps > cpu) | cpu | cuda | cuda:1 | mps
+    device_map: str | None = None       # e.g. auto: shard one model over all visible GPUs (accelerate)
+    attn_implementation: str | None = None   # sdpa | eager | flash_attention_2
+    max_new_tokens: int | None = None   # default: the preset's (128 for most, as published)
+    num_beams: int = 1
+    system_prompt: str = PRESET_DEFAULT  # "" for none
+    prompt_suffix: str = PRESET_DEFAULT  # appended to the question; "" for none
+    prompt_template: str = PRESET_DEFAULT  # {system} {image} {question}; preset/"" = chat template
+    use_chat_template: bool = True
+    scoring: Literal["generate", "logits", "both"] = "generate"
+    max_batch: int | None = None        # cap on one forward pass (the runner's --batch-size otherwise)
+    trust_remote_code: bool = False
+    label: str | None = None            # leaderboard row name; default hf:<checkpoint name>
+
+    def __post_init__(self) -> None:
+        if self.num_beams < 1:
+            raise ValueError(f"num_beams must be >= 1, got {self.num_beams}")
+        if self.max_new_tokens is not None and self.max_new_tokens < 1:
+            raise ValueError(f"max_new_tokens must be >= 1, got {self.max_new_tokens}")
+        if self.max_batch is not None and self.max_batch < 1:
+            raise ValueError(f"max_batch must be >= 1, got {self.max_batch}")
+        if self.preset not in ("auto", "none", *PRESETS):
+            raise ValueError(f"unknown preset {self.preset!r}; choose auto, none, {', '.join(PRESETS)}")
+
+
+def _unescape(text: str) -> str:
+    return text.replace("\\n", "\n").replace("\\t", "\t")
+
+
+class HFAdapter:
+    """Any transformers image-text-to-text model (`AutoProcessor` + `AutoModelForImageTextToText`)."""
+
+    name = "hf"
+    needs_images = True
+    Config = HFConfig
+
+    def __init__(self, config: HFConfig | None = None):
+        import torch
+
+        requested = config or HFConfig()
+        explicit_preset = PRESETS.get(requested.preset)
+        path = requested.path or (explicit_preset.default_path if explicit_preset else "")
+        checkpoint = loading.resolve_checkpoint(path, revision=requested.revision)
+        self.device = loading.resolve_device(requested.device)
+        self.dtype = loading.resolve_dtype(requested.dtype, self.device)
+        self.processor = loading.load_processor(checkpoint, revision=requested.revision,
+                                                trust_remote_code=requested.trust_remote_code)
+        self.tokenizer = getattr(self.processor, "tokenizer", self.processor)
+        self.yes_no: YesNoTokens | None = None     # checked before the (slow) model load
+        if requested.scoring in ("logits", "both"):
+            self.yes_no = find_yes_no_tokens(self.tokenizer, what=f"model {path!r}")
+            log.info("yes/no tokens: %s", self.yes_no.describe())
+        self.model = loading.load_model(
+            checkpoint, model_class=requested.model_class, dtype=self.dtype, device=self.device,
+            device_map=requested.device_map, attn_implementation=requested.attn_implementation,
+            revision=requested.revision, trust_remote_code=requested.trust_remote_code)
+        if requested.device_map:
+            self.device = str(self.model.device)
+        self.dtype = self.model.dtype          # dtype=checkpoint: whatever the weights were stored in
+        self.model_type = str(getattr(self.model.config, "model_type", ""))
+        self.preset = self._pick_preset(requested)
+        self.config = self._resolved(requested, path)
+        self.tokenizer.padding_side = "left"
+        if self.tokenizer.pad_token is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        self.prompt: PromptFormat = resolve_prompt_format(
+            self.processor, user_template=self.config.prompt_template or None,
+            use_chat_template=self.config.use_chat_template, preset_template=self.preset.prompt_template,
+            system_prompt=self.config.system_prompt or None, suffix=self.config.prompt_suffix)
+        self.scoring = self.config.scoring
+        self.label = self.config.label or f"hf:{checkpoint.display_name}" + (
+            ":logits" if self.scoring == "logits" else "")
+        self._backoff = OomBackoff(self.config.max_batch)
+        self._first_step_probs: dict[str, float] = {}
+        self._torch = torch
+
+    # ---- configuration --------------------------------------------------------------------------------
+    def _pick_preset(self, requested: HFConfig) -> Preset:
+        if requested.preset == "none":
+            return NO_PRESET
+        if requested.preset == "auto":
+            return preset_for_model_type(self.model_type)
+        preset = PRESETS[requested.preset]
+        if preset.model_types and self.model_type not in preset.model_types:
+            log.warning("preset %s is meant for model types %s, this model is %r",
+                        preset.name, preset.model_types, self.model_type)
+        return preset
+
+    def _resolved(self, requested: HFConfig, path: str) -> HFConfig:
+        """The config with preset defaults filled in: what the run manifest records."""
+        def pick(value: str, preset_value: str | None) -> str:
+            return (preset_value or "") if value == PRESET_DEFAULT else _unescape(value)
+
+        return dataclasses.replace(
+            requested, path=path, preset=self.preset.name,
+            system_prompt=pick(requested.system_prompt, self.preset.system_prompt),
+            prompt_suffix=pick(requested.prompt_suffix, self.preset.prompt_suffix),
+            prompt_template=pick(requested.prompt_template, None),
+            max_new_tokens=requested.max_new_tokens or self.preset.max_new_tokens)
+
+    # ---- inputs ---------------------------------------------------------------------------------------
+    def prompt_text(self, request: Request) -> str:
+        return self.prompt.render(self.processor, request.question)
+
+    @staticmethod
+    def _image(request: Request) -> Any:
+        image = request.image
+        if image is None:
+            raise DeemEvalError(f"{request.id}: the hf adapter needs an image")
+        if isinstance(image, (str, Path)):
+            from deem_eval.runner import load_image
+
+            return load_image(Path(image))
+        return image if image.mode == "RGB" else image.convert("RGB")
+
+    def encode(self, batch: Sequence[Request]) -> Any:
+        """Processor inputs for a batch (left-padded), on the model's device, pixels in the model's dtype."""
+        texts = [self.prompt_text(r) for r in batch]
+        images: list[Any] = [self._image(r) for r in batch]
+        if self.model_type in NESTED_IMAGE_TYPES:
+            images = [[image] for image in images]
+        inputs = self.processor(images=images, text=texts, padding=True, return_tensors="pt")
+        inputs.pop("labels", None)       # PaliGemma's processor adds training labels
+        inputs = inputs.to(self.model.device)
+        for key, value in inputs.items():
+            if isinstance(value, self._torch.Tensor) and self._torch.is_floating_point(value):
+                inputs[key] = value.to(self.dtype)
+        return inputs
+
+    def length_key(self, question: str) -> int:
+        """Prompt length in tokens of the question (for grouping requests of similar length)."""
+        return len(self.tokenizer(question, add_special_tokens=False).input_ids)
+
+    def _in_length_order(self, batch: Sequence[Request], fn) -> list:
+        """fn over the batch sorted longest first (so an OOM split keeps similar lengths together)."""
+        ordered, order = ordered_by_length(list(batch), lambda r: self.length_key(r.question))
+        return restore_order(self._backoff.run(ordered, fn), order)
+
+    # ---- generation -----------------------------------------------------------------------------------
+    def generation_config(self, *, first_step_logits: bool = False) -> Any:
+        """Greedy (or beam) decoding settings; sampling parameters of the checkpoint are cleared."""
+        gc = copy.deepcopy(self.model.generation_config)
+        gc.return_dict_in_generate = True
+        gc.output_logits = first_step_logits
+        gc.do_sample = False
+        gc.num_beams = self.config.num_beams
+        gc.max_new_tokens = self.config.max_new_tokens
+        gc.temperature, gc.top_p, gc.top_k = None, None, None
+        gc.pad_token_id = self.tokenizer.pad_token_id
+        if gc.eos_token_id is None:
+            gc.eos_token_id = self.tokenizer.eos_token_id
+        return gc
+
+    def generate(self, batch: Sequence[Request]) -> list[str]:
+        return self._in_length_order(batch, self._generate_chunk)
+
+    def _generate_chunk(self, chunk: Sequence[Request]) -> list[str]:
+        inputs = self.encode(chunk)
+        keep_first_step = self.scoring == "both" and self.config.num_beams == 1
+        with self._torch.inference_mode():
+            out = self.model.generate(**inputs, generation_config=self.generation_config(
+                first_step_logits=keep_first_step))
+        sequences = out.sequences
+        prompt = inputs["input_ids"]
+        if sequences.shape[1] >= prompt.shape[1] and bool((sequences[:, :prompt.shape[1]] == prompt).all()):
+            sequences = sequences[:, prompt.shape[1]:]          # decoder-only: the prompt is echoed
+        if keep_first_step:
+            probs = yes_probability_from_logits(out.logits[0], self.yes_no)
+            self._first_step_probs.update({r.id: float(p) for r, p in zip(chunk, probs.tolist())})
+        texts = self.tokenizer.batch_decode(sequences, skip_special_tokens=True)
+        return [t.strip() for t in texts]
+
+    # ---- logit scoring --------------------------------------------------------------------------------
+    def yes_probability(self, batch: Sequence[Request]) -> list[float]:
+        if self.yes_no is None:
+            raise DeemEvalError("yes_probability needs -M scoring=logits or scoring=both")
+        if batch and all(r.id in self._first_step_probs for r in batch):
+            return [self._first_step_probs.pop(r.id) for r in batch]
+        return self._in_length_order(batch, self._yes_probability_chunk)
+
+    def next_token_logits(self, chunk: Sequence[Request]) -> Any:
+        """Next-token logits after each prompt ([batch, vocab], float32): one forward pass."""
+        inputs = self.encode(chunk)
+        with self._torch.inference_mode():
+            try:
+                out = self.model(**inputs, logits_to_keep=1, use_cache=False)
+            except TypeError:                                   # models without logits_to_keep
+                out = self.model(**inputs, use_cache=False)
+        return out.logits[:, -1, :].float()
+
+    def _yes_probability_chunk(self, chunk: Sequence[Request]) -> list[float]:
+        assert self.yes_no is not None
+        return yes_probability_from_logits(self.next_token_logits(chunk), self.yes_no).tolist()
