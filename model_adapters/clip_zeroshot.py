@@ -166,7 +166,7 @@ class CLIPZeroShot:
     def scores(self, batch: Sequence[Request]) -> list[tuple[Any, int]]:
         """Per request: logit_scale * cosine similarities over its candidates, and the subject's index."""
         image = self.image_embeddings(batch)
-        scale = float(self.model.logit_scale.exp()) if hasattr(self.model, "logit_scale") else 100.0
+        scale = float(self.model.logit_scale.detach().exp()) if hasattr(self.model, "logit_scale") else 100.0
         out = []
         for i, request in enumerate(batch):
             names, subject_index = self.candidates_for(request)

@@ -1,0 +1,130 @@
+"""The `deem` model adapter: DEEM answering yes/no questions with its VQA prompt, batched, no diffusion.
+
+    deem-eval --model deem -M preset=deem-tiny --bench synthscenes-yesno
+    deem-eval --model deem -M checkpoint=runs/align/final --bench robustvqa -M scoring=both
+
+Decoding follows DEEM's evaluation collator: beam search with 3 beams, at most 10 new tokens, length
+penalty 0 (sequence log-probability, unnormalised), the answer being the decoded continuation of
+"... ## ASSISTANT: The answer is". `decoding=greedy` is 1 beam; `scoring=logits|both` adds P(yes) from the
+next-token distribution after the prompt.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from deem_eval.adapters import Request
+from deem_eval.errors import DeemEvalError
+
+
+@dataclass(frozen=True)
+class DeemAdapterConfig:
+    preset: str | None = None               # deem-tiny | deem-7b (default deem-7b, or the checkpoint's own)
+    checkpoint: Path | None = None          # a DEEM checkpoint directory (deem-eval align output)
+    device: str = "auto"                    # auto: cuda if available, else cpu
+    dtype: Literal["auto", "float32", "float16", "bfloat16"] = "auto"   # auto: bfloat16 on CUDA, float32 on CPU
+    decoding: Literal["beam", "greedy"] = "beam"
+    num_beams: int = 3
+    max_new_tokens: int = 10
+    length_penalty: float = 0.0
+    scoring: Literal["generate", "logits", "both"] = "generate"
+    max_batch: int | None = None            # cap on requests per forward pass (halved automatically on OOM)
+    seed: int = 0                           # seeds the random weights of random presets / untrained modules
+    components: Path | None = None          # directory with <org>/<name> copies of the component checkpoints
+    download: bool = False                  # fetch missing component checkpoints from the Hugging Face hub
+    allow_untrained: bool = False           # evaluate deem-7b built from components without trained DEEM weights
+
+    def __post_init__(self) -> None:
+        if self.num_beams < 1 or self.max_new_tokens < 1:
+            raise ValueError("num_beams and max_new_tokens must be >= 1")
+
+
+class DeemAdapter:
+    name = "deem"
+    needs_images = True
+    Config = DeemAdapterConfig
+
+    def __init__(self, config: DeemAdapterConfig | None = None):
+        import torch
+
+        from model_adapters.generation import OomBackoff
+
+        from .checkpoint import load_checkpoint
+        from .presets import build_model, get_preset
+
+        self.config = config = config or DeemAdapterConfig()
+        self.scoring = config.scoring
+        self.device = _device(config.device)
+        self.dtype = _dtype(config.dtype, self.device)
+        expect = get_preset(config.preset) if config.preset else None
+        if config.checkpoint is not None:
+            self.model = load_checkpoint(config.checkpoint, expect=expect, device=self.device, dtype=self.dtype,
+                                         components=config.components, download=config.download)
+            self.label = f"deem:{Path(config.checkpoint).name}"
+        else:
+            preset = expect or get_preset("deem-7b")
+            if preset.llm_source != "random" and not config.allow_untrained:
+                raise DeemEvalError(
+                    f"{preset.name} built from its component checkpoints has untrained adapters, resampler and "
+                    "cross-attention (DEEM's trained weights were never published), so its answers would not be "
+                    "DEEM's. Train them with `deem-eval align`, then pass -M checkpoint=DIR; or pass "
+                    "-M allow_untrained=true to evaluate the untrained model as a baseline.")
+            self.model = build_model(preset, seed=config.seed, device=self.device, dtype=self.dtype,
+                                     components=config.components, download=config.download)
+            self.label = f"deem:{preset.name}"
+        self._backoff = OomBackoff(config.max_batch)
+        self._yes_no = None
+        self._torch = torch
+
+    # ---- protocol -------------------------------------------------------------------------------------
+    def generate(self, batch: Sequence[Request]) -> list[str]:
+        beams = 1 if self.config.decoding == "greedy" else self.config.num_beams
+        return self._backoff.run(list(batch), lambda chunk: self.model.generate(
+            *self._inputs(chunk), num_beams=beams, max_new_tokens=self.config.max_new_tokens,
+            length_penalty=self.config.length_penalty))
+
+    def yes_probability(self, batch: Sequence[Request]) -> list[float]:
+        from model_adapters.generation import find_yes_no_tokens, yes_probability_from_logits
+
+        if self._yes_no is None:
+            self._yes_no = find_yes_no_tokens(self.model.tokenizer, what=self.label)
+
+        def score(chunk):
+            logits = self.model.next_token_logits(*self._inputs(chunk))
+            return yes_probability_from_logits(logits, self._yes_no).tolist()
+
+        return self._backoff.run(list(batch), score)
+
+    # ---- helpers ---------------------------------------------------------------------------------------
+    def _inputs(self, chunk: Sequence[Request]):
+        from .images import to_pixels
+
+        v = self.model.config.visual
+        pixels = to_pixels([r.image for r in chunk], v.image_size, min_side=v.stride, names=[r.id for r in chunk])
+        input_ids, mask = self.model.tokenize_prompts([r.question for r in chunk])
+        return pixels.to(self.device, self.dtype), input_ids, mask
+
+
+def _device(name: str):
+    import torch
+
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise DeemEvalError(f"device {name!r} requested but CUDA is not available")
+    return device
+
+
+def _dtype(name: str, device):
+    import torch
+
+    if name == "auto":
+        return torch.bfloat16 if device.type == "cuda" else torch.float32
+    if name in ("float16", "bfloat16") and device.type == "cpu":
+        print(f"deem: {name} on CPU is slow and poorly supported; consider -M dtype=float32", file=sys.stderr)
+    return getattr(torch, name)

@@ -1,0 +1,63 @@
+"""The `deem-tiny` tokenizer: a small byte-level BPE trained here on a fixed corpus (no download).
+
+The corpus holds DEEM's prompt, the benchmarks' question forms, COCO / ImageNet-style object names and
+every casing of yes / no, so "yes" and "no" are single tokens (logit scoring needs that). Training on the
+same corpus gives the same vocabulary every time; a checkpoint also stores its tokenizer files, so a saved
+deem-tiny model never depends on retraining.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from .config import PromptConfig
+
+BOS, EOS, UNK = "<s>", "</s>", "<unk>"
+
+_OBJECTS = (
+    "person bicycle car motorcycle airplane bus train truck boat traffic light fire hydrant stop sign "
+    "parking meter bench bird cat dog horse sheep cow elephant bear zebra giraffe backpack umbrella handbag "
+    "tie suitcase frisbee skis snowboard sports ball kite baseball bat glove skateboard surfboard tennis "
+    "racket bottle wine glass cup fork knife spoon bowl banana apple sandwich orange broccoli carrot hot dog "
+    "pizza donut cake chair couch potted plant bed dining table toilet tv laptop mouse remote keyboard cell "
+    "phone microwave oven toaster sink refrigerator book clock vase scissors teddy hair drier toothbrush "
+    "circle square triangle star heart tree house flower fish goldfish shark hen ostrich"
+).split()
+
+
+def corpus() -> list[str]:
+    prompt = PromptConfig()
+    lines = [prompt.render("Is there a dog in the image?", ""), prompt.system, prompt.user, prompt.assistant]
+    for name in _OBJECTS:
+        lines += [f"Is there a {name} in the image?", f"Is there an {name} in the image?",
+                  f"Is {name} the main object in this image? Please answer yes or no.",
+                  f"Is {name} the main object in this image? Please anwser yes or no",
+                  f"a photo of a {name}.", f"The answer is yes. The answer is no. {name}"]
+    lines += ["yes", "no", "Yes", "No", "YES", "NO", " yes", " no", " Yes", " No", "yes.", "no."]
+    return lines
+
+
+@lru_cache(maxsize=2)
+def _trained_json(vocab_size: int) -> str:
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+
+    tok = Tokenizer(models.BPE(unk_token=None))
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=[UNK, BOS, EOS], show_progress=False,
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    tok.train_from_iterator(corpus(), trainer)
+    tok.post_processor = processors.TemplateProcessing(single=f"{BOS} $A", pair=f"{BOS} $A {BOS} $B",
+                                                       special_tokens=[(BOS, tok.token_to_id(BOS))])
+    return tok.to_str()
+
+
+def tiny_tokenizer(vocab_size: int = 1024):
+    """A fresh transformers fast tokenizer (ids: <unk>=0, <s>=1, </s>=2, like Llama's)."""
+    from tokenizers import Tokenizer
+    from transformers import PreTrainedTokenizerFast
+
+    tok = PreTrainedTokenizerFast(tokenizer_object=Tokenizer.from_str(_trained_json(vocab_size)),
+                                  bos_token=BOS, eos_token=EOS, unk_token=UNK, pad_token=UNK)
+    tok.padding_side = "left"
+    return tok
