@@ -17,8 +17,12 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
+# The main job: DEEM (tiny preset, random weights, yes/no scored from logits) on the bundled mini
+# RobustVQA, two baselines for reference, then the leaderboard.
 demo: $(STAMP)
-	$(VENV)/bin/deem-eval --model random --bench synthscenes-yesno
+	$(VENV)/bin/deem-eval --model deem -M preset=deem-tiny -M scoring=logits --bench robustvqa
+	$(VENV)/bin/deem-eval --model random --bench robustvqa
+	$(VENV)/bin/deem-eval --model always-yes --bench robustvqa
 	$(VENV)/bin/deem-eval leaderboard
 
 test: $(STAMP)
