@@ -15,7 +15,6 @@ when the row also has the question text, only if the text agrees; the result say
 
 from __future__ import annotations
 
-import json
 import re
 from collections import Counter
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from .errors import DeemEvalError
+from .jsonio import read_json_records
 from .splits import Split
 
 _TRAILING_QID = re.compile(r"/(\d+)$")
@@ -94,24 +94,7 @@ def _first_text(value: Any) -> str | None:
 
 
 def _read_rows(path: Path) -> list[tuple[str, Any]]:
-    if not path.is_file():
-        raise DeemEvalError(f"{path}: no such answers file")
-    text = path.read_text(encoding="utf-8")
-    if text.lstrip().startswith("["):
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise DeemEvalError(f"{path}:{exc.lineno}: malformed JSON ({exc.msg})") from None
-        return [(f"{path}: item {i + 1}", obj) for i, obj in enumerate(data)]
-    rows = []
-    for lineno, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            rows.append((f"{path}:{lineno}", json.loads(line)))
-        except json.JSONDecodeError as exc:
-            raise DeemEvalError(f"{path}:{lineno}: malformed JSON ({exc.msg} at column {exc.colno})") from None
-    return rows
+    return read_json_records(path, what="answers file")
 
 
 def _parse_row(where: str, obj: Any) -> tuple[_Row, str]:

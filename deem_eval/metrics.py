@@ -137,7 +137,7 @@ def confusion_cells(gold_yes: np.ndarray, pred: np.ndarray) -> np.ndarray:
 
 
 def _prf(cells: np.ndarray, convention: MetricConvention) -> tuple[Estimate, Estimate, float | None]:
-    (yy, yn, yu), (ny, nn, nu) = (int(v) for v in cells[0]), (int(v) for v in cells[1])
+    (yy, yn, yu), ny = (int(v) for v in cells[0]), int(cells[1][0])
     tp, fp = yy, ny
     gold_pos = yy + yn + (yu if convention.unknown_in_prf == "not_yes" else 0)
     precision, recall = wilson(tp, tp + fp), wilson(tp, gold_pos)

@@ -25,6 +25,7 @@ from typing import Any
 from . import __version__
 from .adapters import Request, config_dict, scoring_mode
 from .errors import DeemEvalError
+from .images import load_rgb
 from .parsing import Parser
 from .rundir import Failure, RunDir, RunManifest, SampleRecord
 from .scoring import Answer, score_answers, verdicts
@@ -165,7 +166,7 @@ def _prepare(adapter, split: Split, batch: Sequence[Sample]) -> tuple[list[Reque
         image: Any = path
         if getattr(adapter, "needs_images", True):
             try:
-                image = load_image(path)
+                image = load_rgb(path)
             except DeemEvalError as exc:
                 failures.append(Failure(sample.id, "image", str(exc)))
                 continue
@@ -173,20 +174,6 @@ def _prepare(adapter, split: Split, batch: Sequence[Sample]) -> tuple[list[Reque
         requests.append(Request(sample.id, image, sample.question,
                                 None if subject is None else str(subject), split.meta.candidates))
     return requests, failures
-
-
-def load_image(path: Path):
-    """Open an image fully (so a truncated file fails here, not inside the model) as RGB."""
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(path) as img:
-            img.load()
-            return img.convert("RGB")
-    except FileNotFoundError:
-        raise DeemEvalError(f"{path}: image file not found") from None
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
-        raise DeemEvalError(f"{path}: cannot read image ({exc})") from None
 
 
 def _call_adapter(adapter, mode, parser, requests, samples) -> tuple[list[SampleRecord], list[Failure]]:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from deem_eval.errors import DeemEvalError
+from deem_eval.jsonio import read_json_records
 from deem_eval.splits import sha256_file
 
 from .sampler import ImageObjects
@@ -105,24 +106,7 @@ def _id_range(names: dict[int, str]) -> str:
 def load_object_lists(path: Path | str) -> ObjectSource:
     """POPE's object lists: JSON lines `{"image": ..., "objects": [...]}` (a JSON array is accepted too)."""
     path = Path(path)
-    if not path.is_file():
-        raise DeemEvalError(f"{path}: no such file")
-    text = path.read_text(encoding="utf-8")
-    rows: list[tuple[str, Any]]
-    if text.lstrip().startswith("["):
-        try:
-            rows = [(f"{path}: item {i + 1}", obj) for i, obj in enumerate(json.loads(text))]
-        except json.JSONDecodeError as exc:
-            raise DeemEvalError(f"{path}:{exc.lineno}: malformed JSON ({exc.msg} at column {exc.colno})") from None
-    else:
-        rows = []
-        for lineno, line in enumerate(text.splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                rows.append((f"{path}:{lineno}", json.loads(line)))
-            except json.JSONDecodeError as exc:
-                raise DeemEvalError(f"{path}:{lineno}: malformed JSON ({exc.msg} at column {exc.colno})") from None
+    rows = read_json_records(path, what="object-list file")
     images: list[ImageObjects] = []
     categories: dict[str, None] = {}
     duplicates = 0

@@ -7,13 +7,13 @@ teacher) without cropping; CLIP normalisation happens inside the model.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
 from deem_eval.errors import DeemEvalError
+from deem_eval.images import load_rgb
 
 
 class ImageTooSmallError(DeemEvalError):
@@ -21,20 +21,8 @@ class ImageTooSmallError(DeemEvalError):
 
 
 def open_rgb(image: Any):
-    from PIL import Image
-
-    if isinstance(image, (str, Path)):
-        try:
-            with Image.open(image) as img:
-                img.load()
-                return img.convert("RGB")
-        except FileNotFoundError:
-            raise DeemEvalError(f"{image}: image file not found") from None
-        except OSError as exc:
-            raise DeemEvalError(f"{image}: cannot read image ({exc})") from None
-    if hasattr(image, "convert"):
-        return image.convert("RGB")
-    raise DeemEvalError(f"expected a PIL image or a path, got {type(image).__name__}")
+    """RGB PIL image from a path or an image (errors name the file)."""
+    return load_rgb(image)
 
 
 def check_size(image, min_side: int, what: str) -> None:

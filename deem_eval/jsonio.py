@@ -1,0 +1,33 @@
+"""Reading JSON records from files that are either JSON lines or one JSON array (upstream data files use
+both), with the file and line (or item) named in every error."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from .errors import DeemEvalError
+
+
+def read_json_records(path: Path | str, *, what: str = "file") -> list[tuple[str, Any]]:
+    """[(where, object)] for each record; `where` is "file:line" (JSON lines) or "file: item N" (array)."""
+    path = Path(path)
+    if not path.is_file():
+        raise DeemEvalError(f"{path}: no such {what}")
+    text = path.read_text(encoding="utf-8")
+    if text.lstrip().startswith("["):
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise DeemEvalError(f"{path}:{exc.lineno}: malformed JSON ({exc.msg} at column {exc.colno})") from None
+        return [(f"{path}: item {i + 1}", obj) for i, obj in enumerate(data)]
+    rows = []
+    for lineno, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            rows.append((f"{path}:{lineno}", json.loads(line)))
+        except json.JSONDecodeError as exc:
+            raise DeemEvalError(f"{path}:{lineno}: malformed JSON ({exc.msg} at column {exc.colno})") from None
+    return rows
