@@ -19,54 +19,16 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from deem_eval.errors import DeemEvalError
 from deem_eval.splits import BuilderInfo, Sample, Split
 
 from .imagefile import LoadedImage, image_suffix, read_image
 from .miners import MINERS, Mined
+from .options import (  # noqa: F401 - re-exported for callers of build
+    BENCHMARK, DEEM_CODE_TEMPLATE, DEFAULT_PROMPT, MAX_LISTED, PAPER_TEMPLATE, TEMPLATES, BuildOptions)
 from .sources import Source
-
-BENCHMARK = "robustvqa"
-PAPER_TEMPLATE = "Is {class} the main object in this image? Please answer yes or no."
-#: The wording in DEEM's evaluation code (imagenet_datasets.py), typo and missing period included.
-DEEM_CODE_TEMPLATE = "Is {class} the main object in this image? Please anwser yes or no"
-TEMPLATES = {"paper": PAPER_TEMPLATE, "deem-code": DEEM_CODE_TEMPLATE}
-DEFAULT_PROMPT = "A photo of a {class}"
-MAX_LISTED = 1000   # skipped images listed one by one in split.json (all are counted)
-
-
-@dataclass(frozen=True)
-class BuildOptions:
-    miner: str = "clip"
-    clip_model: str = "openai/clip-vit-large-patch14-336"
-    candidates: Literal["all", "subset"] = "all"
-    keep: Literal["all", "clip-wrong"] = "all"
-    class_names: Literal["deem", "openai"] = "deem"
-    template: str = PAPER_TEMPLATE
-    prompt: str = DEFAULT_PROMPT
-    device: str = "auto"
-    dtype: str = "auto"
-    batch_size: int = 64
-    workers: int = 4
-    seed: int = 0
-    cache_dir: Path | None = None
-    name: str | None = None
-    progress: bool = True
-
-    def check(self) -> None:
-        if "{class}" not in self.template:
-            raise DeemEvalError(f"--template {self.template!r} must contain {{class}} where the class name goes")
-        if "{class}" not in self.prompt:
-            raise DeemEvalError(f"--prompt {self.prompt!r} must contain {{class}}")
-        if self.candidates not in ("all", "subset"):
-            raise DeemEvalError(f"--candidates {self.candidates!r}: choose all or subset")
-        if self.keep not in ("all", "clip-wrong"):
-            raise DeemEvalError(f"--keep {self.keep!r}: choose all or clip-wrong")
-        if self.batch_size < 1 or self.workers < 1:
-            raise DeemEvalError("--batch-size and --workers must be at least 1")
-
 
 def question(template: str, name: str) -> str:
     return template.replace("{class}", name)

@@ -29,7 +29,7 @@ from .imagefile import CorruptImage, LoadedImage, decode_image
 from .sources import Source
 
 if TYPE_CHECKING:
-    from .build import BuildOptions
+    from .options import BuildOptions
 
 MINERS = Registry("deem_eval.robustvqa_miners", "negative miner")
 
