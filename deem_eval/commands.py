@@ -206,7 +206,7 @@ class ListCommand:
                     print(f"  {name}")
                     continue
                 obj = registry.get(name)
-                doc = (getattr(obj, "description", None) or (obj.__doc__ or "")).strip().splitlines()
+                doc = (getattr(obj, "description", None) or getattr(obj, "help", None) or obj.__doc__ or "").strip().splitlines()
                 print(f"  {name:<22} {doc[0] if doc else ''}")
                 config = getattr(obj, "Config", None)
                 if config is not None and dataclasses.is_dataclass(config):

@@ -44,6 +44,8 @@ class DeemAdapterConfig:
 
 
 class DeemAdapter:
+    """The DEEM model (paper's prompt, beam search 3 / 10 tokens by default; no diffusion at inference)."""
+
     name = "deem"
     needs_images = True
     Config = DeemAdapterConfig
