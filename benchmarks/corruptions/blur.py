@@ -1,0 +1,208 @@
+"""Blur corruptions: defocus (disk), glass (blur + local pixel shuffling), motion, zoom and Gaussian blur."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import lru_cache
+from typing import NamedTuple
+
+import numpy as np
+import torch
+
+from . import ops
+from .spec import Corruption, RngLike, integers
+
+
+def _unit(x: torch.Tensor) -> torch.Tensor:
+    return x.to(torch.float64) / 255.0
+
+
+def _to_pixels(values: torch.Tensor) -> torch.Tensor:
+    return values.clamp(0, 1) * 255
+
+
+# ---------------------------------------------------------------- gaussian blur
+GAUSSIAN_BLUR_SIGMA = (1, 2, 3, 4, 6)  # pixels; kernel truncated at 4 sigma, edges repeated
+
+
+def gaussian_blur(x: torch.Tensor, rngs: Sequence[RngLike], sigma: float) -> torch.Tensor:
+    return _to_pixels(ops.gaussian_filter(_unit(x), sigma, mode="nearest"))
+
+
+# ---------------------------------------------------------------- defocus blur
+class DefocusParams(NamedTuple):
+    radius: int        # disk radius in pixels
+    alias_blur: float  # sigma of the Gaussian that antialiases the disk's edge
+
+
+DEFOCUS_BLUR_TABLE = (
+    DefocusParams(3, 0.1),
+    DefocusParams(4, 0.5),
+    DefocusParams(6, 0.5),
+    DefocusParams(8, 0.5),
+    DefocusParams(10, 0.5),
+)
+
+
+@lru_cache(maxsize=16)
+def disk_kernel(radius: int, alias_blur: float) -> np.ndarray:
+    """A normalised disk on a grid of half-width max(8, radius), antialiased by a small Gaussian
+    (3x3 up to radius 8, else 5x5; edges mirrored without repeating, as OpenCV's default border)."""
+    half, ksize = (8, 3) if radius <= 8 else (radius, 5)
+    coords = np.arange(-half, half + 1)
+    yy, xx = np.meshgrid(coords, coords, indexing="ij")
+    disk = (xx ** 2 + yy ** 2 <= radius ** 2).astype(np.float64)
+    disk /= disk.sum()
+    offsets = np.arange(ksize) - (ksize - 1) / 2
+    gauss = np.exp(-offsets ** 2 / (2 * alias_blur ** 2))
+    gauss /= gauss.sum()
+    rows = ops.pad_index(disk.shape[0], ksize // 2, ksize // 2, "reflect101")
+    padded = disk[np.ix_(rows, rows)]
+    smooth = sum(gauss[i] * padded[i:i + disk.shape[0], :] for i in range(ksize))
+    smooth = sum(gauss[i] * smooth[:, i:i + disk.shape[1]] for i in range(ksize))
+    return smooth.astype(np.float32).astype(np.float64)
+
+
+def defocus_blur(x: torch.Tensor, rngs: Sequence[RngLike], p: DefocusParams) -> torch.Tensor:
+    return _to_pixels(ops.filter2d(_unit(x), disk_kernel(p.radius, p.alias_blur), "reflect101"))
+
+
+# ---------------------------------------------------------------- glass blur
+class GlassParams(NamedTuple):
+    sigma: float     # Gaussian blur before and after the shuffle
+    max_delta: int   # each pixel takes the value of a neighbour offset by [-max_delta, max_delta - 1]
+    iterations: int  # passes over the image
+
+
+GLASS_BLUR_TABLE = (
+    GlassParams(0.7, 1, 2),
+    GlassParams(0.9, 2, 1),
+    GlassParams(1.0, 2, 3),
+    GlassParams(1.1, 3, 2),
+    GlassParams(1.5, 4, 2),
+)
+
+
+@lru_cache(maxsize=32)
+def _glass_schedule(height: int, width: int, delta: int, iterations: int) -> tuple[np.ndarray, np.ndarray,
+                                                                                  np.ndarray]:
+    """Reorder the reference's sequential pixel loop into vectorisable steps, exactly.
+
+    The reference visits rows h = H-d .. d+1 and columns w = W-d .. d+1 (both descending), `iterations`
+    times, and at each visit copies the pixel at (h+dy, w+dx) into (h, w). Two visits interact only when
+    their 2d x 2d windows overlap (|dh|, |dw| <= 2d-1). Giving visit (it, i, j) the time
+    it * 4d^2 + 2d * i + j keeps every pair of interacting visits in their original order and puts no two
+    interacting visits at the same time, so all visits of one time step can run at once.
+
+    Returns (visit order, step boundaries, flat target position of each visit in that order).
+    """
+    n_rows = max(height - 2 * delta, 0)  # len(range(H - d, d, -1))
+    n_cols = max(width - 2 * delta, 0)
+    it, i, j = np.meshgrid(np.arange(iterations), np.arange(n_rows), np.arange(n_cols), indexing="ij")
+    time = (it * 4 * delta * delta + 2 * delta * i + j).ravel()
+    order = np.argsort(time, kind="stable")
+    bounds = np.flatnonzero(np.diff(time[order])) + 1
+    bounds = np.concatenate(([0], bounds, [time.size]))
+    rows = (height - delta - i).ravel()[order]
+    cols = (width - delta - j).ravel()[order]
+    return order, bounds, rows * width + cols
+
+
+def glass_sources(height: int, width: int, p: GlassParams, rngs: Sequence[RngLike]) -> np.ndarray:
+    """For a batch, the flat source index (into B*H*W) each output pixel ends up copied from."""
+    order, bounds, targets = _glass_schedule(height, width, p.max_delta, p.iterations)
+    n_rows, n_cols = max(height - 2 * p.max_delta, 0), max(width - 2 * p.max_delta, 0)
+    area = height * width
+    batch = len(rngs)
+    target_all = np.empty((targets.size, batch), dtype=np.intp)
+    source_all = np.empty((targets.size, batch), dtype=np.intp)
+    for b, rng in enumerate(rngs):
+        shifts = np.asarray(integers(rng, -p.max_delta, p.max_delta, (p.iterations, n_rows, n_cols, 2)),
+                            dtype=np.intp)
+        delta = (shifts[..., 1] * width + shifts[..., 0]).ravel()[order]  # (dx, dy) per visit
+        target_all[:, b] = targets + b * area
+        source_all[:, b] = targets + delta + b * area
+    target_all = target_all.ravel()
+    source_all = source_all.ravel()
+    index = np.arange(batch * area, dtype=np.intp)
+    for start, stop in zip(bounds[:-1] * batch, bounds[1:] * batch):
+        index[target_all[start:stop]] = index[source_all[start:stop]]
+    return index
+
+
+def glass_blur(x: torch.Tensor, rngs: Sequence[RngLike], p: GlassParams) -> torch.Tensor:
+    batch, channels, height, width = x.shape
+    first = torch.floor(ops.gaussian_filter(_unit(x), p.sigma, mode="nearest") * 255)  # np.uint8(...)
+    sources = torch.from_numpy(glass_sources(height, width, p, rngs)).to(x.device)
+    flat = first.permute(1, 0, 2, 3).reshape(channels, batch * height * width)
+    shuffled = flat.index_select(1, sources).reshape(channels, batch, height, width).permute(1, 0, 2, 3)
+    return _to_pixels(ops.gaussian_filter(shuffled / 255.0, p.sigma, mode="nearest"))
+
+
+# ---------------------------------------------------------------- motion blur
+class MotionParams(NamedTuple):
+    radius: int   # the kernel has 2 * radius + 1 taps along the motion direction
+    sigma: float  # the taps' weights fall off as a one-sided Gaussian of this width
+
+
+MOTION_BLUR_TABLE = (
+    MotionParams(10, 3),
+    MotionParams(15, 5),
+    MotionParams(15, 8),
+    MotionParams(15, 12),
+    MotionParams(20, 15),
+)
+MOTION_BLUR_ANGLE = (-45.0, 45.0)  # degrees, drawn uniformly per image
+
+
+def motion_blur(x: torch.Tensor, rngs: Sequence[RngLike], p: MotionParams) -> torch.Tensor:
+    height, width = x.shape[-2:]
+    outputs = []
+    for b, rng in enumerate(rngs):
+        angle = rng.uniform(*MOTION_BLUR_ANGLE)
+        taps = ops.motion_taps(p.radius, p.sigma, angle, height, width)
+        outputs.append(ops.shifted_sum(x[b].to(torch.float64), taps))
+    return torch.stack(outputs).clamp(0, 255)
+
+
+# ---------------------------------------------------------------- zoom blur
+class ZoomParams(NamedTuple):  # the zoom factors are np.arange(start, stop, step)
+    start: float
+    stop: float
+    step: float
+
+    def factors(self) -> np.ndarray:
+        return np.arange(self.start, self.stop, self.step)
+
+
+ZOOM_BLUR_TABLE = (
+    ZoomParams(1, 1.11, 0.01),
+    ZoomParams(1, 1.16, 0.01),
+    ZoomParams(1, 1.21, 0.02),
+    ZoomParams(1, 1.26, 0.02),
+    ZoomParams(1, 1.31, 0.03),
+)
+
+
+def zoom_blur(x: torch.Tensor, rngs: Sequence[RngLike], p: ZoomParams) -> torch.Tensor:
+    """Average of the image and its centre zooms (float32 accumulation, as the reference)."""
+    height, width = x.shape[-2:]
+    unit = x.to(torch.float32) / 255.0
+    wide = unit.to(torch.float64)
+    total = torch.zeros_like(unit)
+    factors = p.factors()
+    for factor in factors:
+        total += ops.zoom_center(wide, float(factor), keep_size=True)[..., :height, :width].to(torch.float32)
+    return ((unit + total) / (len(factors) + 1)).clamp(0, 1) * 255
+
+
+GAUSSIAN_BLUR = Corruption("gaussian_blur", "blur", GAUSSIAN_BLUR_SIGMA, gaussian_blur, stochastic=False,
+                           description="Gaussian blur")
+DEFOCUS_BLUR = Corruption("defocus_blur", "blur", DEFOCUS_BLUR_TABLE, defocus_blur, stochastic=False,
+                          description="blur by an antialiased disk (out of focus lens)")
+GLASS_BLUR = Corruption("glass_blur", "blur", GLASS_BLUR_TABLE, glass_blur, stochastic=True,
+                        description="blur, local pixel shuffling, blur (frosted glass)")
+MOTION_BLUR = Corruption("motion_blur", "blur", MOTION_BLUR_TABLE, motion_blur, stochastic=True,
+                         description="one-sided Gaussian blur along a random direction")
+ZOOM_BLUR = Corruption("zoom_blur", "blur", ZOOM_BLUR_TABLE, zoom_blur, stochastic=False,
+                       description="average of centre zooms (camera moving toward the scene)")

@@ -1,0 +1,124 @@
+"""Digital and colour corruptions: contrast, elastic transform, pixelate, JPEG, saturate, and brightness
+(ImageNet-C files brightness under "weather": daylight)."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+from . import ops
+from .spec import Corruption, RngLike
+
+
+def _unit(x: torch.Tensor) -> torch.Tensor:
+    return x.to(torch.float64) / 255.0
+
+
+def _to_pixels(values: torch.Tensor) -> torch.Tensor:
+    return values.clamp(0, 1) * 255
+
+
+# ---------------------------------------------------------------- brightness, saturate (in HSV)
+BRIGHTNESS_SHIFT = (0.1, 0.2, 0.3, 0.4, 0.5)  # added to HSV value (clipped to 1)
+
+# HSV saturation becomes clip(saturation * scale + shift, 0, 1): severities 1-2 wash colours out,
+# 3-5 oversaturate.
+SATURATE_TABLE = ((0.3, 0.0), (0.1, 0.0), (2.0, 0.0), (5.0, 0.1), (20.0, 0.2))
+
+
+def brightness(x: torch.Tensor, rngs: Sequence[RngLike], shift: float) -> torch.Tensor:
+    hsv = ops.rgb_to_hsv(_unit(x))
+    hsv = torch.cat([hsv[:, :2], (hsv[:, 2:] + shift).clamp(0, 1)], 1)
+    return _to_pixels(ops.hsv_to_rgb(hsv))
+
+
+def saturate(x: torch.Tensor, rngs: Sequence[RngLike], params: tuple[float, float]) -> torch.Tensor:
+    scale, shift = params
+    hsv = ops.rgb_to_hsv(_unit(x))
+    hsv = torch.cat([hsv[:, :1], (hsv[:, 1:2] * scale + shift).clamp(0, 1), hsv[:, 2:]], 1)
+    return _to_pixels(ops.hsv_to_rgb(hsv))
+
+
+# ---------------------------------------------------------------- contrast
+CONTRAST_FACTOR = (0.4, 0.3, 0.2, 0.1, 0.05)  # deviations from each channel's mean are scaled by this
+
+
+def contrast(x: torch.Tensor, rngs: Sequence[RngLike], factor: float) -> torch.Tensor:
+    unit = _unit(x)
+    means = unit.mean(dim=(2, 3), keepdim=True)
+    return _to_pixels((unit - means) * factor + means)
+
+
+# ---------------------------------------------------------------- elastic transform
+# Displacement scale in pixels. Each pixel moves by a field of U(-0.005 H, 0.005 H) noise, Gaussian
+# smoothed (sigma 1 % of height / width, truncated at 3 sigma, mirrored edges) and multiplied by alpha;
+# the image is resampled there with linear interpolation and mirrored edges. (The reference uses the
+# image height for the noise range of both axes; so do we.)
+ELASTIC_ALPHA = tuple(250 * f for f in (0.05, 0.065, 0.085, 0.1, 0.12))
+
+
+def elastic_transform(x: torch.Tensor, rngs: Sequence[RngLike], alpha: float) -> torch.Tensor:
+    batch, _, height, width = x.shape
+    limit = height * 0.005
+    noise = np.stack([np.stack([rng.uniform(-limit, limit, (height, width)),
+                                rng.uniform(-limit, limit, (height, width))]) for rng in rngs])
+    field = ops.gaussian_filter(torch.from_numpy(noise).to(x.device), (height * 0.01, width * 0.01),
+                                mode="symmetric", truncate=3.0)
+    field = (field * alpha).to(torch.float32).to(torch.float64)   # (B, 2: dx, dy, H, W)
+    rows = torch.arange(height, device=x.device, dtype=torch.float64).view(1, -1, 1)
+    cols = torch.arange(width, device=x.device, dtype=torch.float64).view(1, 1, -1)
+    image = (x.to(torch.float32) / 255.0).to(torch.float64)
+    warped = ops.bilinear_symmetric(image, rows + field[:, 1], cols + field[:, 0]).to(torch.float32)
+    return warped.clamp(0, 1) * 255
+
+
+# ---------------------------------------------------------------- pixelate, JPEG (PIL, per image)
+PIXELATE_SCALE = (0.6, 0.5, 0.4, 0.3, 0.25)   # box-downscale by this factor, nearest-upscale back
+JPEG_QUALITY = (25, 18, 15, 10, 7)            # PIL JPEG quality
+
+
+def _per_image_pil(x: torch.Tensor, change) -> torch.Tensor:
+    from PIL import Image
+
+    images = x.permute(0, 2, 3, 1).cpu().numpy()
+    out = [np.asarray(change(Image.fromarray(image)).convert("RGB"), dtype=np.uint8) for image in images]
+    return torch.from_numpy(np.stack(out)).to(x.device).permute(0, 3, 1, 2)
+
+
+def pixelate(x: torch.Tensor, rngs: Sequence[RngLike], scale: float) -> torch.Tensor:
+    from PIL import Image
+
+    height, width = x.shape[-2:]
+    small = (int(width * scale), int(height * scale))
+    return _per_image_pil(x, lambda im: im.resize(small, Image.BOX).resize((width, height), Image.NEAREST))
+
+
+def jpeg_compression(x: torch.Tensor, rngs: Sequence[RngLike], quality: int) -> torch.Tensor:
+    from PIL import Image
+
+    def roundtrip(image):
+        buffer = io.BytesIO()
+        image.save(buffer, "JPEG", quality=quality)
+        buffer.seek(0)
+        decoded = Image.open(buffer)
+        decoded.load()
+        return decoded
+
+    return _per_image_pil(x, roundtrip)
+
+
+BRIGHTNESS = Corruption("brightness", "weather", BRIGHTNESS_SHIFT, brightness, stochastic=False,
+                        description="HSV value raised (daylight)")
+SATURATE = Corruption("saturate", "digital", SATURATE_TABLE, saturate, stochastic=False,
+                      description="HSV saturation scaled and shifted")
+CONTRAST = Corruption("contrast", "digital", CONTRAST_FACTOR, contrast, stochastic=False,
+                      description="contrast reduced toward each channel's mean")
+ELASTIC_TRANSFORM = Corruption("elastic_transform", "digital", ELASTIC_ALPHA, elastic_transform,
+                               stochastic=True, description="smooth random local displacements")
+PIXELATE = Corruption("pixelate", "digital", PIXELATE_SCALE, pixelate, stochastic=False,
+                      description="box downscale then nearest-neighbour upscale")
+JPEG_COMPRESSION = Corruption("jpeg_compression", "digital", JPEG_QUALITY, jpeg_compression, stochastic=False,
+                              description="JPEG encode and decode at low quality")
