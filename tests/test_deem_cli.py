@@ -66,7 +66,7 @@ def test_align_deem_tiny_resumes_exactly_and_feeds_the_adapter(tmp_path):
     (run_dir,) = list(runs.iterdir())
     samples = (run_dir / "samples.jsonl").read_text().splitlines()
     assert len(samples) == 6
-    assert json.loads((run_dir / "manifest.json").read_text())["model_label"] == "deem:final"
+    assert json.loads((run_dir / "manifest.json").read_text())["model_label"] == "deem:straight"
 
 
 def test_run_deem_tiny_end_to_end_on_synthscenes(tmp_path):

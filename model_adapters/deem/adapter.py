@@ -66,7 +66,7 @@ class DeemAdapter:
         if config.checkpoint is not None:
             self.model = load_checkpoint(config.checkpoint, expect=expect, device=self.device, dtype=self.dtype,
                                          components=config.components, download=config.download)
-            self.label = f"deem:{Path(config.checkpoint).name}"
+            self.label = f"deem:{checkpoint_label(Path(config.checkpoint))}"
         else:
             preset = expect or get_preset("deem-7b")
             if preset.llm_source != "random" and not config.allow_untrained:
@@ -130,3 +130,14 @@ def _dtype(name: str, device):
     if name in ("float16", "bfloat16") and device.type == "cpu":
         print(f"deem: {name} on CPU is slow and poorly supported; consider -M dtype=float32", file=sys.stderr)
     return getattr(torch, name)
+
+
+def checkpoint_label(path: Path) -> str:
+    """A leaderboard name for a checkpoint: `align` writes OUT/final and OUT/checkpoint-N, so name those by
+    their run directory (runs/deem-csr/final -> deem-csr, .../checkpoint-000500 -> deem-csr@000500)."""
+    path = path.resolve()
+    if path.name == "final":
+        return path.parent.name
+    if path.name.startswith("checkpoint-"):
+        return f"{path.parent.name}@{path.name.removeprefix('checkpoint-')}"
+    return path.name
