@@ -6,13 +6,14 @@ from conftest import REPO
 from deem_eval.cli import main
 
 
-def test_list_is_fast_and_imports_no_torch():
-    code = ("import sys, time; t=time.perf_counter(); from deem_eval.cli import main; main(['list']); "
-            "assert 'torch' not in sys.modules and 'transformers' not in sys.modules, 'heavy import'; "
-            "print('elapsed', time.perf_counter()-t)")
+def test_list_imports_no_heavy_library():
+    """`deem-eval list` must stay fast; what keeps it fast is importing no torch/transformers (its speed
+    itself is measured outside the test suite, not asserted here)."""
+    code = ("import sys; from deem_eval.cli import main; main(['list']); "
+            "heavy = [m for m in ('torch', 'transformers', 'diffusers', 'datasets') if m in sys.modules]; "
+            "assert not heavy, heavy")
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True).stdout
     assert "always-yes" in out and "synthscenes-yesno" in out and "strict" in out
-    assert float(out.rsplit("elapsed", 1)[1]) < 1.0
 
 
 def test_unknown_model_suggests(tiny_split, capsys):
