@@ -4,7 +4,8 @@
 
 1. Runner overhead: `always-yes` (images never opened) over a synthetic N-question split, whole run
    including manifest, per-batch appends and scoring; reported in µs/sample (target < 50).
-2. Scoring: N answers of realistic text through the default parser and all metrics, grouped by a
+2. `deem-eval list` start-up as a fresh process (target < 1 s; no torch import).
+3. Scoring: N answers of realistic text through the default parser and all metrics, grouped by a
    3-valued field (target < 2 s for 1,000,000).
 """
 
@@ -57,6 +58,20 @@ def scoring_time(n: int) -> float:
     return elapsed, cpu
 
 
+def list_startup(repeats: int = 5) -> float:
+    """Median wall time of `python -m deem_eval list` as a fresh process (target < 1 s)."""
+    import statistics
+    import subprocess
+    import sys
+
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "deem_eval", "list"], check=True, capture_output=True)
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--questions", type=int, default=10_000)
@@ -66,6 +81,8 @@ def main() -> None:
         us, cpu_us = runner_overhead(args.questions, batch)
         print(f"runner overhead, always-yes, {args.questions} questions, batch {batch}: {us:.1f} µs/sample wall, "
               f"{cpu_us:.1f} µs/sample CPU (target < 50; wall ratio to target {us / 50:.2f})")
+    startup = list_startup()
+    print(f"`deem-eval list` as a fresh process: {startup:.3f} s median of 5 (target < 1 s)")
     seconds, cpu = scoring_time(args.answers)
     print(f"scoring {args.answers} answers (strict parser, all metrics, grouped): {seconds:.2f} s wall, "
           f"{cpu:.2f} s CPU (target < 2 s; wall ratio to target {seconds / 2:.2f})")
