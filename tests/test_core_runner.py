@@ -176,3 +176,13 @@ def test_score_recomputes_with_another_parser(tiny_split, tmp_path):
     metrics = finalize(RunDir.open(result.run_dir), tiny_split, everything_no)
     assert metrics["parser"] == "all-no"
     assert metrics["overall"]["yes_ratio"]["value"] == 0.0
+
+
+def test_a_damaged_middle_line_is_an_error_naming_the_line(tiny_split, tmp_path):
+    result = run(AlwaysYes(), tiny_split, STRICT, _opts(tmp_path))
+    path = result.run_dir / "samples.jsonl"
+    lines = path.read_text().splitlines(keepends=True)
+    lines[3] = "{not json}\n"
+    path.write_text("".join(lines))
+    with pytest.raises(DeemEvalError, match=r"samples.jsonl:4: malformed record"):
+        RunDir.open(result.run_dir).read_records()

@@ -77,6 +77,7 @@ def main() -> None:
     ap.add_argument("--questions", type=int, default=10_000)
     ap.add_argument("--answers", type=int, default=1_000_000)
     args = ap.parse_args()
+    runner_overhead(200, 8)   # warm-up: first-use imports (tqdm, ...) are not per-sample overhead
     for batch in (8, 64):
         us, cpu_us = runner_overhead(args.questions, batch)
         print(f"runner overhead, always-yes, {args.questions} questions, batch {batch}: {us:.1f} µs/sample wall, "
