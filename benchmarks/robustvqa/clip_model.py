@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from deem_eval.errors import DeemEvalError
+from deem_eval.hub import hub_cache_dir, hub_reachable
 
 DEFAULT_CLIP = "openai/clip-vit-large-patch14-336"
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".msgpack", ".h5")
@@ -104,27 +105,12 @@ def resolve_device(device: str = "auto", dtype: str = "auto") -> tuple[str, str]
     return device, resolved
 
 
-def _offline() -> bool:
-    return any(os.environ.get(v, "").strip().lower() in {"1", "true", "yes", "on"}
-               for v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
-
-
-def hub_cache_dir() -> str:
-    try:
-        from huggingface_hub import constants
-
-        return str(constants.HF_HUB_CACHE)
-    except Exception:  # noqa: BLE001
-        return os.path.join(os.environ.get("HF_HOME", "~/.cache/huggingface"), "hub")
-
-
 def _missing_model_message(name: str, exc: Exception) -> str:
     return (f"cannot load the CLIP model {name!r} offline: it is not a local folder and not in the Hugging Face "
             f"cache ({hub_cache_dir()}; set by HF_HOME or HF_HUB_CACHE). Download it once on a machine with "
             f"internet: `huggingface-cli download {name}` (or `hf download {name}`) and copy the cache, or save it "
             f"with save_pretrained and pass --clip-model /path/to/folder (config.json, model.safetensors, "
-            f"tokenizer and preprocessor files). Without CLIP weights use --miner random. Set HF_HUB_OFFLINE=1 "
-            f"to skip the network retries. "
+            f"tokenizer and preprocessor files). Without CLIP weights use --miner random. "
             f"(loader said: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__})")
 
 
@@ -160,7 +146,7 @@ def load_clip(name_or_path: str = DEFAULT_CLIP, *, device: str = "auto", dtype: 
         try:  # the cache first: a cached model never touches the network
             model, tokenizer, image_processor = load(local_only=True)
         except (OSError, ValueError):
-            if local or _offline():
+            if local or not hub_reachable():   # offline: fail now, not after minutes of retries
                 raise
             model, tokenizer, image_processor = load(local_only=False)  # may download
     except (OSError, ValueError, ImportError) as exc:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from deem_eval.errors import DeemEvalError, did_you_mean
+from deem_eval.hub import hf_offline, hub_locations, hub_reachable
 
 DTYPES = ("auto", "checkpoint", "float32", "bfloat16", "float16")
 
@@ -22,23 +23,6 @@ class Checkpoint:
     source: str            # what from_pretrained gets: a local directory, or a hub id (to download)
     display_name: str      # short name for labels: the directory or repo name
     local: bool
-
-
-def hub_locations() -> str:
-    """Where Hugging Face files live on this machine (for error messages)."""
-    try:
-        from huggingface_hub import constants
-
-        cache, home = constants.HF_HUB_CACHE, constants.HF_HOME
-    except ImportError:  # pragma: no cover - transformers depends on huggingface_hub
-        home = os.environ.get("HF_HOME", "~/.cache/huggingface")
-        cache = os.path.join(home, "hub")
-    return f"HF_HOME={home} (hub cache: {cache}; set HF_HOME or HF_HUB_CACHE to use another)"
-
-
-def _offline() -> bool:
-    flags = (os.environ.get(k, "") for k in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
-    return any(f.strip().lower() in {"1", "true", "yes", "on"} for f in flags)
 
 
 def _looks_like_path(text: str) -> bool:
@@ -75,8 +59,10 @@ def resolve_checkpoint(path: str, *, revision: str | None = None) -> Checkpoint:
         pass
     except Exception as exc:  # noqa: BLE001 - malformed ids etc.
         raise DeemEvalError(f"-M path={path!r}: {exc}") from None
-    if _offline():
+    if hf_offline():
         raise not_available_error(path, "not in the local cache and HF_HUB_OFFLINE is set")
+    if not hub_reachable():
+        raise not_available_error(path, "not in the local cache, and the hub cannot be reached from here")
     return Checkpoint(path, name, False)
 
 
