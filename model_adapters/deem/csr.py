@@ -158,26 +158,12 @@ class LlavaCsrTarget:
         return condition, self._text_loss(enc, pixel_values, [captions[i] for i in rows], rows)
 
     def _text_loss(self, enc, pixel_values, captions, rows):
-        from .model import TextLoss
+        from .model import TextLoss, caption_batch
 
         tok = self.processor.tokenizer
         prefix = enc["input_ids"][0].tolist()
-        room = self.max_text_tokens - len(prefix) - 1
-        seqs, truncated = [], 0
-        for caption in captions:
-            ids = tok(caption, add_special_tokens=False).input_ids
-            if len(ids) > room:
-                ids, truncated = ids[:max(room, 0)], truncated + 1
-            seqs.append(prefix + ids + [tok.eos_token_id])
-        width = max(len(s) for s in seqs)
         pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
-        input_ids = torch.full((len(seqs), width), pad, dtype=torch.long)
-        labels = torch.full_like(input_ids, -100)
-        mask = torch.zeros_like(input_ids)
-        for i, s in enumerate(seqs):
-            input_ids[i, :len(s)] = torch.tensor(s)
-            labels[i, len(prefix):len(s)] = torch.tensor(s[len(prefix):])
-            mask[i, :len(s)] = 1
+        input_ids, labels, mask, truncated = caption_batch(tok, prefix, captions, self.max_text_tokens, pad)
         device = pixel_values.device
         idx = torch.tensor(rows, device=device)
         out = self.model(input_ids=input_ids.to(device), attention_mask=mask.to(device),

@@ -29,6 +29,28 @@ class TextLoss:
     truncated: int           # captions cut to fit max_text_tokens
 
 
+def caption_batch(tokenizer, prefix: list[int], captions: Sequence[str], max_tokens: int, pad_id: int,
+                  ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, int]:
+    """Rows "prefix + caption + EOS", right-padded: input ids, labels (-100 except on caption and EOS), the
+    attention mask, and how many captions were cut to fit `max_tokens` (shared by DEEM and LLaVA + CSR)."""
+    room = max_tokens - len(prefix) - 1
+    rows, truncated = [], 0
+    for caption in captions:
+        ids = tokenizer(caption, add_special_tokens=False).input_ids
+        if len(ids) > room:
+            ids, truncated = ids[:max(room, 0)], truncated + 1
+        rows.append(prefix + ids + [tokenizer.eos_token_id])
+    width = max(len(r) for r in rows)
+    input_ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    labels = torch.full_like(input_ids, -100)
+    mask = torch.zeros_like(input_ids)
+    for i, row in enumerate(rows):
+        input_ids[i, :len(row)] = torch.tensor(row)
+        labels[i, len(prefix):len(row)] = torch.tensor(row[len(prefix):])
+        mask[i, :len(row)] = 1
+    return input_ids, labels, mask, truncated
+
+
 class DeemModel(nn.Module):
     def __init__(self, config: DeemConfig, llm: nn.Module, tokenizer):
         super().__init__()
@@ -143,20 +165,8 @@ class DeemModel(nn.Module):
         room = self.config.max_text_tokens - len(prefix) - 1
         if room < 1:
             raise DeemEvalError(f"max_text_tokens {self.config.max_text_tokens} leaves no room for a caption")
-        rows, truncated = [], 0
-        for caption in captions:
-            ids = tok(caption, add_special_tokens=False).input_ids
-            if len(ids) > room:
-                ids, truncated = ids[:room], truncated + 1
-            rows.append(prefix + ids + [tok.eos_token_id])
-        width = max(len(r) for r in rows)
-        input_ids = torch.full((len(rows), width), tok.pad_token_id, dtype=torch.long)
-        labels = torch.full_like(input_ids, -100)
-        mask = torch.zeros_like(input_ids)
-        for i, row in enumerate(rows):
-            input_ids[i, :len(row)] = torch.tensor(row)
-            labels[i, len(prefix):len(row)] = torch.tensor(row[len(prefix):])
-            mask[i, :len(row)] = 1
+        input_ids, labels, mask, truncated = caption_batch(tok, prefix, captions, self.config.max_text_tokens,
+                                                           tok.pad_token_id)
         input_ids, labels, mask = (t.to(self.device) for t in (input_ids, labels, mask))
         embeds, first = self.embed(input_ids, visual)
         positions = self.position_ids(mask)
