@@ -10,6 +10,14 @@ from typing import Any
 from .errors import DeemEvalError
 
 
+def parse_json(text: str | bytes, where: Path | str, *, error: type[DeemEvalError] = DeemEvalError) -> Any:
+    """One JSON document; a syntax error becomes `error("where:line: malformed JSON (... at column N)")`."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise error(f"{where}:{exc.lineno}: malformed JSON ({exc.msg} at column {exc.colno})") from None
+
+
 def read_json_records(path: Path | str, *, what: str = "file") -> list[tuple[str, Any]]:
     """[(where, object)] for each record; `where` is "file:line" (JSON lines) or "file: item N" (array)."""
     path = Path(path)
@@ -17,10 +25,7 @@ def read_json_records(path: Path | str, *, what: str = "file") -> list[tuple[str
         raise DeemEvalError(f"{path}: no such {what}")
     text = path.read_text(encoding="utf-8")
     if text.lstrip().startswith("["):
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise DeemEvalError(f"{path}:{exc.lineno}: malformed JSON ({exc.msg} at column {exc.colno})") from None
+        data = parse_json(text, path)
         return [(f"{path}: item {i + 1}", obj) for i, obj in enumerate(data)]
     rows = []
     for lineno, line in enumerate(text.splitlines(), start=1):

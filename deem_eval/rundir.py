@@ -19,7 +19,9 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from .atomic import atomic_write_text
 from .errors import DeemEvalError
+from .jsonio import parse_json
 
 MANIFEST_FILE = "manifest.json"
 SAMPLES_FILE = "samples.jsonl"
@@ -120,10 +122,7 @@ class RunDir:
         manifest_path = path / MANIFEST_FILE
         if not manifest_path.is_file():
             raise DeemEvalError(f"{path}: not a run directory (no {MANIFEST_FILE})")
-        try:
-            obj = json.loads(manifest_path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
-            raise DeemEvalError(f"{manifest_path}:{exc.lineno}: malformed JSON ({exc.msg})") from None
+        obj = parse_json(manifest_path.read_text(encoding="utf-8"), manifest_path)
         return cls(path, RunManifest.from_json(obj, str(manifest_path)))
 
     def write_manifest(self) -> None:
@@ -168,7 +167,7 @@ class RunDir:
         return Appender(self.samples_path(rank), self.failures_path(rank))
 
     def write_records(self, records: Iterable[SampleRecord]) -> None:
-        _atomic_write_text(self.samples_path(), "".join(r.to_line() for r in records))
+        atomic_write_text(self.samples_path(), "".join(r.to_line() for r in records), fsync=True)
 
     # ---- failures --------------------------------------------------------------------------------
     def failures_path(self, rank: int | None = None) -> Path:
@@ -193,7 +192,7 @@ class RunDir:
         return [f for i, f in sorted(latest.items()) if i not in answered]
 
     def write_failures(self, failures: Iterable[Failure]) -> None:
-        _atomic_write_text(self.failures_path(), "".join(f.to_line() for f in failures))
+        atomic_write_text(self.failures_path(), "".join(f.to_line() for f in failures), fsync=True)
 
     # ---- metrics ---------------------------------------------------------------------------------
     def write_metrics(self, metrics: Mapping[str, Any]) -> None:
@@ -256,14 +255,5 @@ def _append_lines(path: Path, lines: Iterable[str]) -> None:
         os.fsync(handle.fileno())
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    with open(tmp, "w", encoding="utf-8", newline="\n") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
-
-
 def _atomic_write_json(path: Path, obj: Any) -> None:
-    _atomic_write_text(path, json.dumps(obj, indent=2, ensure_ascii=False) + "\n")
+    atomic_write_text(path, json.dumps(obj, indent=2, ensure_ascii=False) + "\n", fsync=True)

@@ -13,14 +13,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from . import __version__
+from .atomic import atomic_write_text
 from .errors import SplitFormatError
+from .jsonio import parse_json
 
 FORMAT_VERSION = 1
 ANSWERS = ("yes", "no")
@@ -181,13 +182,14 @@ class Split:
         """Write split.json + samples.jsonl (+ images.sha256 for images under the split dir) atomically."""
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        _atomic_write(directory / SAMPLES_FILE, "".join(canonical_line(s) for s in self.samples))
+        atomic_write_text(directory / SAMPLES_FILE, "".join(canonical_line(s) for s in self.samples), fsync=True)
         images_dir = directory / "images"
         if hash_images and images_dir.is_dir():
             lines = [f"{sha256_file(p)}  {p.relative_to(directory).as_posix()}\n"
                      for p in sorted(images_dir.rglob("*")) if p.is_file()]
-            _atomic_write(directory / IMAGE_HASHES_FILE, "".join(lines))
-        _atomic_write(directory / SPLIT_FILE, json.dumps(self.meta.to_json(), indent=2, sort_keys=False) + "\n")
+            atomic_write_text(directory / IMAGE_HASHES_FILE, "".join(lines), fsync=True)
+        atomic_write_text(directory / SPLIT_FILE, json.dumps(self.meta.to_json(), indent=2, sort_keys=False) + "\n",
+                          fsync=True)
         return Split(self.meta, self.samples, directory)
 
     @classmethod
@@ -200,10 +202,7 @@ class Split:
         for path in (meta_path, samples_path):
             if not path.is_file():
                 raise SplitFormatError(f"{path}: missing; a split directory needs {SPLIT_FILE} and {SAMPLES_FILE}")
-        try:
-            meta_obj = json.loads(meta_path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
-            raise SplitFormatError(f"{meta_path}:{exc.lineno}: malformed JSON ({exc.msg})") from None
+        meta_obj = parse_json(meta_path.read_text(encoding="utf-8"), meta_path, error=SplitFormatError)
         meta = SplitMeta.from_json(meta_obj, str(meta_path))
         if meta.format > FORMAT_VERSION:
             raise SplitFormatError(f"{meta_path}: split format {meta.format} is newer than this deem-eval "
@@ -242,12 +241,3 @@ def _check_unique(samples: Iterable[Sample], where: str) -> None:
         if sample.id in seen:
             raise SplitFormatError(f"{where}: duplicate sample id {sample.id!r}")
         seen.add(sample.id)
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    with open(tmp, "w", encoding="utf-8", newline="\n") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)

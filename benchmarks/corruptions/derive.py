@@ -19,7 +19,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
 import posixpath
 from collections.abc import Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -27,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from deem_eval.atomic import atomic_write_bytes
 from deem_eval.errors import DeemEvalError
 from deem_eval.splits import IMAGE_HASHES_FILE, BuilderInfo, Sample, Split, sha256_file
 
@@ -317,9 +317,7 @@ def corrupt_task(task: ImageTask, out_dir: str, seed: int, backend_name: str) ->
         data = buffer.getvalue()
         path = Path(out_dir) / output.path
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
+        atomic_write_bytes(path, data)
         hashes[output.path] = hashlib.sha256(data).hexdigest()
     return ImageResult(task.key, "ok", hashes=hashes)
 

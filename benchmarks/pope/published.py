@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from deem_eval.errors import DeemEvalError
+from deem_eval.jsonio import parse_json
 from deem_eval.splits import sha256_file
 
 from .questions import SUBSETS, PopeQuestion
@@ -127,10 +128,7 @@ def _read_lines(path: Path, text: str) -> tuple[list[tuple[str, dict]], Layout]:
 
 
 def _read_array(path: Path, text: str) -> tuple[list[tuple[str, dict]], Layout]:
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise DeemEvalError(f"{path}:{exc.lineno}: malformed JSON ({exc.msg} at column {exc.colno})") from None
+    data = parse_json(text, path)
     if not isinstance(data, list):
         raise DeemEvalError(f"{path}: expected a JSON array of questions")
     indent = _detect_indent(text)

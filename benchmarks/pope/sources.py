@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from deem_eval.errors import DeemEvalError
-from deem_eval.jsonio import read_json_records
+from deem_eval.jsonio import parse_json, read_json_records
 from deem_eval.splits import sha256_file
 
 from .sampler import ImageObjects
@@ -35,10 +35,7 @@ def _load_json(path: Path) -> Any:
     if not path.is_file():
         raise DeemEvalError(f"{path}: no such file")
     try:
-        with open(path, encoding="utf-8") as handle:
-            return json.load(handle)
-    except json.JSONDecodeError as exc:
-        raise DeemEvalError(f"{path}:{exc.lineno}: malformed JSON ({exc.msg} at column {exc.colno})") from None
+        return parse_json(path.read_text(encoding="utf-8"), path)
     except UnicodeDecodeError as exc:
         raise DeemEvalError(f"{path}: not UTF-8 text ({exc})") from None
 

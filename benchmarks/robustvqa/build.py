@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from deem_eval.atomic import atomic_write_bytes
 from deem_eval.errors import DeemEvalError
 from deem_eval.splits import BuilderInfo, Sample, Split
 
@@ -194,9 +195,7 @@ def _image_path(loaded: LoadedImage, prefix: str, out: Path) -> str:
     target = out / rel
     if not target.is_file() or target.stat().st_size != len(loaded.data):  # type: ignore[arg-type]
         target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{target.name}.tmp{os.getpid()}")
-        tmp.write_bytes(loaded.data)  # type: ignore[arg-type]
-        os.replace(tmp, target)
+        atomic_write_bytes(target, loaded.data)  # type: ignore[arg-type]
     return rel
 
 

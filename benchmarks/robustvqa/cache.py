@@ -16,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
+from deem_eval.atomic import atomic_write_bytes
+
 
 class EmbeddingStore:
     def __init__(self, directory: Path, *, model_key: str, description: dict | None = None) -> None:
@@ -25,7 +27,7 @@ class EmbeddingStore:
         self._written = 0
         info = self.directory / "model.json"
         if description is not None and not info.exists():
-            _atomic_bytes(info, (json.dumps(description, indent=2, sort_keys=True) + "\n").encode())
+            atomic_write_bytes(info, (json.dumps(description, indent=2, sort_keys=True) + "\n").encode())
         for shard in sorted(self.directory.glob("shard-*.npz")):
             try:
                 with np.load(shard, allow_pickle=False) as data:
@@ -74,10 +76,4 @@ def _atomic_npz(path: Path, hashes: list[str], embeddings: np.ndarray) -> None:
         np.savez(handle, hashes=np.array(hashes, dtype="U64"), embeddings=embeddings)
         handle.flush()
         os.fsync(handle.fileno())
-    os.replace(tmp, path)
-
-
-def _atomic_bytes(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_bytes(data)
     os.replace(tmp, path)

@@ -11,7 +11,6 @@ raw names), and whether the class is one of the 200 of ImageNet-A (Hendrycks et 
 from __future__ import annotations
 
 import csv
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -19,6 +18,7 @@ from pathlib import Path
 from typing import Literal
 
 from deem_eval.errors import DeemEvalError
+from deem_eval.jsonio import parse_json
 
 NameStyle = Literal["deem", "openai"]
 NAME_STYLES: tuple[str, ...] = ("deem", "openai")
@@ -103,10 +103,7 @@ def load_class_map(path: Path) -> dict[str, str]:
         raise DeemEvalError(f"{path}: class map not found")
     text = path.read_text(encoding="utf-8")
     if path.suffix.lower() == ".json":
-        try:
-            obj = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise DeemEvalError(f"{path}:{exc.lineno}: malformed JSON ({exc.msg})") from None
+        obj = parse_json(text, path)
         if isinstance(obj, list):  # ["name of label 0", "name of label 1", ...]
             obj = {str(i): v for i, v in enumerate(obj)}
         if not isinstance(obj, dict) or not all(isinstance(v, str) for v in obj.values()):

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from deem_eval.atomic import atomic_write_text
 from deem_eval.errors import DeemEvalError
 from deem_eval.hub import hub_cache_dir, hub_reachable
 
@@ -206,7 +206,5 @@ def weights_identity(folder: Path, memo_dir: Path | None = None) -> str:
         parts.append(f"{file.name}:{digest}")
     if changed and memo_path is not None:
         memo_path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = memo_path.with_name(f".{memo_path.name}.tmp{os.getpid()}")
-        tmp.write_text(json.dumps(memo, indent=1, sort_keys=True))
-        os.replace(tmp, memo_path)
+        atomic_write_text(memo_path, json.dumps(memo, indent=1, sort_keys=True))
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()

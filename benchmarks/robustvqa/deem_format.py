@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from deem_eval.errors import DeemEvalError
+from deem_eval.jsonio import parse_json
 from deem_eval.splits import BuilderInfo, Sample, Split, sha256_file
 
 from .build import BENCHMARK, PAPER_TEMPLATE, question
@@ -72,10 +73,7 @@ def read_deem(path: Path) -> dict[str, list[dict[str, str]]]:
     path = Path(path)
     if not path.is_file():
         raise DeemEvalError(f"{path}: DEEM RobustVQA file not found")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise DeemEvalError(f"{path}:{exc.lineno}: malformed JSON ({exc.msg})") from None
+    data = parse_json(path.read_text(encoding="utf-8"), path)
     if not isinstance(data, dict) or not data:
         raise DeemEvalError(f"{path}: expected {{\"imagenet_a\": [...], \"imagenet_r\": [...], "
                             "\"imagenet_v2\": [...]}")

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from deem_eval.atomic import atomic_write_text
 from deem_eval.errors import DeemEvalError
 
 from .categories import CATEGORIES
@@ -111,10 +112,7 @@ def coco_document(images: Iterable[dict], annotations: Iterable[dict], *, seed: 
 
 def write_instances(path: Path, document: dict) -> None:
     """Write atomically (a finished instances.json means a finished build)."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(json.dumps(document, separators=(",", ":")) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    atomic_write_text(path, json.dumps(document, separators=(",", ":")) + "\n")
 
 
 def read_instances(path: str | os.PathLike) -> Instances:

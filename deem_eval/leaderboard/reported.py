@@ -4,12 +4,12 @@
 from __future__ import annotations
 
 import csv
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..errors import DeemEvalError, did_you_mean
+from ..jsonio import parse_json
 
 INDEX_FILE = "index.json"
 DEFAULT_TABLE = "table1"
@@ -57,10 +57,7 @@ def load_index(directory: Path | None = None) -> dict[str, Any]:
     path = directory / INDEX_FILE
     if not path.is_file():
         raise DeemEvalError(f"{path}: no reported-results index; pass --reported-dir DIR")
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise DeemEvalError(f"{path}:{exc.lineno}: malformed JSON ({exc.msg})") from None
+    return parse_json(path.read_text(encoding="utf-8"), path)
 
 
 def table_ids(directory: Path | None = None) -> list[str]:

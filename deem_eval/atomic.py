@@ -1,0 +1,27 @@
+"""Atomic file writes: a reader (or a resumed build) sees the old file or the whole new one, never half.
+
+Write to a hidden temporary file beside the target, then `os.replace` it into place. `fsync=True` also
+forces the bytes to disk first, for files whose loss after a power cut would lose finished work
+(split and run metadata); rebuildable outputs skip it.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def atomic_write_bytes(path: Path | str, data: bytes, *, fsync: bool = False) -> None:
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    with open(tmp, "wb") as handle:
+        handle.write(data)
+        if fsync:
+            handle.flush()
+            os.fsync(handle.fileno())
+    os.replace(tmp, path)
+
+
+def atomic_write_text(path: Path | str, text: str, *, fsync: bool = False) -> None:
+    """UTF-8 with "\\n" line endings on every platform (the bytes are part of fingerprints)."""
+    atomic_write_bytes(path, text.encode("utf-8"), fsync=fsync)
