@@ -17,13 +17,22 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
-# The main job: DEEM (tiny preset, random weights, yes/no scored from logits) on the bundled mini
-# RobustVQA, two baselines for reference, then the leaderboard.
+# The main job: the bundled DEEM-micro (trained by `deem-eval train-micro`, shipped in the package) on the
+# mini RobustVQA and the bundled POPE, beside its no-CSR ablation (DEEM-micro*) and two baselines; then the
+# leaderboard with paired significance tests against DEEM-micro, and the HTML report.
+DE := $(VENV)/bin/deem-eval
 demo: $(STAMP)
-	$(VENV)/bin/deem-eval --model deem -M preset=deem-tiny -M scoring=logits --bench robustvqa
-	$(VENV)/bin/deem-eval --model random --bench robustvqa
-	$(VENV)/bin/deem-eval --model always-yes --bench robustvqa
-	$(VENV)/bin/deem-eval leaderboard
+	$(DE) --model deem --bench robustvqa
+	$(DE) --model deem -M preset=deem-micro-nocsr --bench robustvqa
+	$(DE) --model random --bench robustvqa
+	$(DE) --model always-yes --bench robustvqa
+	$(DE) --model deem --bench pope
+	$(DE) --model deem -M preset=deem-micro-nocsr --bench pope
+	$(DE) --model random --bench pope
+	$(DE) --model always-yes --bench pope
+	$(DE) leaderboard --paired deem:deem-micro
+	$(DE) report --out results/report --no-progress
+	@echo "HTML report: $(CURDIR)/results/report/index.html"
 
 test: $(STAMP)
 	$(PY) -m pytest -q

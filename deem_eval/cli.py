@@ -21,7 +21,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "build": ("deem_eval.commands:BuildCommand", "build a benchmark split (deem-eval build NAME --help)"),
     "list": ("deem_eval.commands:ListCommand", "list registered models, benchmarks, parsers, builders, corruptions"),
     "verify": ("deem_eval.commands:VerifyCommand", "recompute a split's fingerprints and image hashes"),
-    "align": ("model_adapters.deem.align_cli:AlignCommand", "CSR: diffusion-aligned encoder training (DEEM)"),
+    "align": ("model_adapters.deem.align_cli:AlignCommand",
+              "train DEEM: its stages (--stage pretrain|sft) or CSR alone (diffusion-aligned encoder)"),
+    "train-micro": ("model_adapters.deem.micro.cli:TrainMicroCommand",
+                    "train DEEM-micro and its small world (micro-CLIP, micro-SD) offline, end to end"),
 }
 
 EPILOG = """examples:

@@ -18,6 +18,19 @@ def parse_json(text: str | bytes, where: Path | str, *, error: type[DeemEvalErro
         raise error(f"{where}:{exc.lineno}: malformed JSON ({exc.msg} at column {exc.colno})") from None
 
 
+def json_lines(text: str, *, keepends: bool = False) -> list[str]:
+    """The lines of a JSON-lines text, split on "\\n" only (a "\\r" before it is dropped unless `keepends`).
+
+    Not str.splitlines: it also splits on U+2028, U+2029 and U+0085, which JSON (and json.dumps with
+    ensure_ascii=False, as lmms-eval logs are written) leaves raw inside strings, tearing the record."""
+    lines = text.split("\n")
+    last = lines.pop()                        # "" when the text ends with a newline
+    if keepends:
+        return [line + "\n" for line in lines] + ([last] if last else [])
+    lines = [line.removesuffix("\r") for line in lines]
+    return lines + ([last] if last else [])
+
+
 def read_json_records(path: Path | str, *, what: str = "file") -> list[tuple[str, Any]]:
     """[(where, object)] for each record; `where` is "file:line" (JSON lines) or "file: item N" (array)."""
     path = Path(path)
@@ -28,7 +41,7 @@ def read_json_records(path: Path | str, *, what: str = "file") -> list[tuple[str
         data = parse_json(text, path)
         return [(f"{path}: item {i + 1}", obj) for i, obj in enumerate(data)]
     rows = []
-    for lineno, line in enumerate(text.splitlines(), start=1):
+    for lineno, line in enumerate(json_lines(text), start=1):
         if not line.strip():
             continue
         try:

@@ -8,7 +8,8 @@ Conventions (yes is the positive class):
 - proportions get Wilson score intervals; F1 gets a percentile bootstrap computed on the confusion
   counts (resampling n answers = one multinomial draw over the 6 (gold, prediction) cells), which is exact
   for the bootstrap and independent of n in cost;
-- with probabilities: AUROC, average precision and expected calibration error (10 equal-width bins).
+- with probabilities: AUROC, average precision and expected calibration error (10 equal-width
+  bins; a probability on an edge is in the lower bin, as in sklearn's calibration_curve).
 """
 
 from __future__ import annotations
@@ -203,17 +204,25 @@ def average_precision(gold_yes: np.ndarray, probs: np.ndarray) -> float | None:
     return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
 
 
+def calibration_bins(gold_yes: np.ndarray, probs: np.ndarray, bins: int = 10
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(count, sum of P(yes), gold-yes count) per equal-width bin.
+
+    A probability on an edge goes to the LOWER bin (0.5 is in bin [0.4, 0.5]) with the same float edges as
+    sklearn's `calibration_curve(strategy="uniform")`, so our reliability bins and ECE agree with it."""
+    index = np.searchsorted(np.linspace(0.0, 1.0, bins + 1)[1:-1], probs)
+    counts = np.bincount(index, minlength=bins)
+    return (counts, np.bincount(index, weights=probs, minlength=bins),
+            np.bincount(index, weights=np.asarray(gold_yes, dtype=float), minlength=bins))
+
+
 def expected_calibration_error(gold_yes: np.ndarray, probs: np.ndarray, bins: int = 10) -> float | None:
-    """ECE of P(yes) against the gold label, 10 equal-width bins, weighted by bin size."""
+    """ECE of P(yes) against the gold label, 10 equal-width bins (sklearn's edges), weighted by bin size:
+    sum over bins of |sum P(yes) - gold-yes count| / n, which is n_b * |mean P - accuracy| per bin."""
     if len(probs) == 0:
         return None
-    index = np.minimum((probs * bins).astype(int), bins - 1)
-    total = 0.0
-    for b in range(bins):
-        mask = index == b
-        if mask.any():
-            total += mask.sum() * abs(probs[mask].mean() - gold_yes[mask].mean())
-    return float(total / len(probs))
+    _, prob_sum, gold_sum = calibration_bins(gold_yes, probs, bins)
+    return float(np.abs(prob_sum - gold_sum).sum() / len(probs))
 
 
 def _with_probability_metrics(metrics: Metrics, gold: np.ndarray, probs: np.ndarray) -> Metrics:

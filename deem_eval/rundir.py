@@ -4,6 +4,12 @@
     <run dir>/samples.jsonl    one record per answered sample, never two for one id
     <run dir>/failures.jsonl   per-sample failures (unreadable image, adapter exception); retried on resume
     <run dir>/metrics.json     written by the scorer
+    <run dir>/lock             flock held by the one process writing the run (its pid, host, start time)
+
+One writer per run directory: the runner holds an exclusive `flock` on `lock` for the whole run (data-parallel
+ranks other than 0 lock `lock.rank{R}` instead, so ranks never wait on each other). The kernel drops the lock
+when its holder exits, even on kill -9, so a crashed run never needs unlocking by hand; the file's content
+only names the holder in the error another process gets.
 
 A crash (even kill -9) can only leave a partial *last* line in samples.jsonl; `RunDir.open` drops it, so
 resuming re-answers that sample and nothing is lost or written twice. In data-parallel runs each rank
@@ -12,21 +18,158 @@ appends to `samples.rank{R}.jsonl`; rank 0 merges them (sorted by id) when all r
 
 from __future__ import annotations
 
+import errno
 import json
 import os
-from collections.abc import Iterable, Mapping
+import socket
+import warnings
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from .atomic import atomic_write_text
 from .errors import DeemEvalError
-from .jsonio import parse_json
+from .jsonio import json_lines, parse_json
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows: no flock, runs are not locked
+    fcntl = None  # type: ignore[assignment]
 
 MANIFEST_FILE = "manifest.json"
 SAMPLES_FILE = "samples.jsonl"
 FAILURES_FILE = "failures.jsonl"
 METRICS_FILE = "metrics.json"
+LOCK_FILE = "lock"
+
+
+class DuplicateRecordsWarning(UserWarning):
+    """samples.jsonl holds an id twice (written by two processes before runs were locked)."""
+
+
+class RunLockedError(DeemEvalError):
+    """Another process holds the lock of a run directory."""
+
+    def __init__(self, message: str, holder: LockHolder):
+        super().__init__(message)
+        self.holder = holder
+
+
+@dataclass(frozen=True)
+class LockHolder:
+    """Who holds a run's lock, as written into the lock file by the holder."""
+
+    pid: int | None
+    host: str
+    since: str
+
+    def describe(self) -> str:
+        if self.pid is None:
+            return "a process that is just starting (its pid is not written yet)"
+        return f"pid {self.pid} on host {self.host} since {self.since}"
+
+
+class RunLock:
+    """An exclusive, non-blocking `flock` on one file, held until `release` (or the holder's death).
+
+    The file is never deleted while a run may still use it: unlinking a lock file lets a newcomer lock a fresh
+    inode while the old holder still writes. flock works across hosts only where the file system supports it
+    (local disks; NFSv4 emulates it with POSIX locks).
+    """
+
+    def __init__(self, path: Path, fd: int | None):
+        self.path, self._fd = path, fd
+
+    @classmethod
+    def try_acquire(cls, path: Path, *, blocking: bool = False) -> RunLock | LockHolder:
+        """The lock, or who holds it (`blocking`: wait for it instead)."""
+        if fcntl is None:
+            return cls(path, None)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX if blocking else fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = _read_holder(fd)
+            os.close(fd)
+            return holder
+        except OSError as exc:
+            os.close(fd)
+            if exc.errno not in (errno.ENOLCK, errno.EOPNOTSUPP):
+                raise
+            warnings.warn(f"{path}: this file system does not support locks ({exc.strerror}); the run is not "
+                          "protected against a second writer", RuntimeWarning, stacklevel=2)
+            return cls(path, None)
+        except BaseException:
+            os.close(fd)
+            raise
+        info = {"pid": os.getpid(), "host": socket.gethostname(), "since": _utc_now()}
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, (json.dumps(info) + "\n").encode(), 0)
+        return cls(path, fd)
+
+    @classmethod
+    def acquire(cls, path: Path) -> RunLock:
+        """The lock, or RunLockedError naming the holder and what to do."""
+        got = cls.try_acquire(path)
+        if isinstance(got, LockHolder):
+            raise RunLockedError(
+                f"{path.parent}: this run directory is in use: its lock ({path.name}) is held by {got.describe()}. "
+                "Wait for that run to finish, or stop it (rerunning the same command then resumes it), "
+                "or choose another --run-dir.", got)
+        return got
+
+    @classmethod
+    def wait(cls, path: Path) -> RunLock:
+        """The lock, waiting as long as it takes: for short critical sections only."""
+        got = cls.try_acquire(path, blocking=True)
+        assert isinstance(got, RunLock)
+        return got
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.ftruncate(self._fd, 0)   # no stale holder for a reader racing the next one to its write
+            os.close(self._fd)          # closing the last descriptor drops the flock
+            self._fd = None
+
+
+@contextmanager
+def directory_lock(directory: Path, fallback_name: str) -> Iterator[None]:
+    """A blocking flock on `directory` itself, for short critical sections: nothing is added to it. Where the
+    file system cannot flock a directory (NFS locks need a file open for writing) a hidden lock file,
+    `fallback_name`, inside it is locked instead."""
+    if fcntl is None:
+        yield
+        return
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+    except OSError:
+        os.close(fd)
+        lock = RunLock.wait(directory / fallback_name)
+        try:
+            yield
+        finally:
+            lock.release()
+        return
+    try:
+        yield
+    finally:
+        os.close(fd)
+
+
+def _read_holder(fd: int) -> LockHolder:
+    try:
+        obj = json.loads(os.pread(fd, 4096, 0) or b"null")
+        return LockHolder(int(obj["pid"]), str(obj.get("host", "?")), str(obj.get("since", "?")))
+    except (ValueError, TypeError, KeyError):   # empty (holder between lock and write) or damaged
+        return LockHolder(None, "?", "?")
+
+
+def _utc_now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @dataclass(frozen=True)
@@ -111,10 +254,15 @@ class RunDir:
 
     # ---- creation and opening -------------------------------------------------------------------
     @classmethod
-    def create(cls, path: Path, manifest: RunManifest) -> RunDir:
+    def create(cls, path: Path, manifest: RunManifest, *, exclusive: bool = False) -> RunDir:
+        """A run with a new manifest; `exclusive` raises FileExistsError if `path` already holds one (the
+        manifest appears whole or not at all, so two creators cannot both win)."""
         path.mkdir(parents=True, exist_ok=True)
         run = cls(path, manifest)
-        run.write_manifest()
+        if exclusive:
+            _publish_new(path / MANIFEST_FILE, json.dumps(manifest.to_json(), indent=2, ensure_ascii=False) + "\n")
+        else:
+            run.write_manifest()
         return run
 
     @classmethod
@@ -133,8 +281,21 @@ class RunDir:
         return self.path / (SAMPLES_FILE if rank is None else f"samples.rank{rank}.jsonl")
 
     def read_records(self, rank: int | None = None, *, repair: bool = True) -> list[SampleRecord]:
-        """All complete records; a torn last line (crash mid-write: no final newline) is cut off when
-        `repair`, so the sample is simply answered again."""
+        """All complete records, one per id; a torn last line (crash mid-write: no final newline) is cut off
+        when `repair`, so the sample is simply answered again. An id written twice (two writers, before runs
+        were locked) keeps its first record, with a DuplicateRecordsWarning, so it is never counted twice."""
+        records = self._read_all(rank, repair=repair)
+        if len({r.id for r in records}) == len(records):
+            return records
+        first: dict[str, SampleRecord] = {}
+        for record in records:
+            first.setdefault(record.id, record)
+        unique = list(first.values())
+        warnings.warn(f"{self.samples_path(rank)}: {len(records) - len(unique)} duplicate record(s) ignored "
+                      "(the first answer of each id is kept)", DuplicateRecordsWarning, stacklevel=2)
+        return unique
+
+    def _read_all(self, rank: int | None, *, repair: bool) -> list[SampleRecord]:
         path = self.samples_path(rank)
         if not path.exists():
             return []
@@ -182,13 +343,13 @@ class RunDir:
         if not path.exists():
             return []
         latest: dict[str, Failure] = {}
-        for raw in path.read_text(encoding="utf-8").splitlines():
+        for raw in json_lines(path.read_text(encoding="utf-8")):
             try:
                 obj = json.loads(raw)
                 latest[obj["id"]] = Failure(obj["id"], obj.get("stage", "?"), obj.get("error", ""))
             except (json.JSONDecodeError, KeyError, TypeError):
                 continue  # a torn line from a crash: the sample is simply retried
-        answered = {r.id for r in self.read_records(rank, repair=False)}
+        answered = {r.id for r in self._read_all(rank, repair=False)}
         return [f for i, f in sorted(latest.items()) if i not in answered]
 
     def write_failures(self, failures: Iterable[Failure]) -> None:
@@ -253,6 +414,25 @@ def _append_lines(path: Path, lines: Iterable[str]) -> None:
         handle.write(text)
         handle.flush()
         os.fsync(handle.fileno())
+
+
+def _publish_new(path: Path, text: str) -> None:
+    """Write `text` to `path` only if `path` does not exist: written beside it, then hard-linked into place
+    (link fails if the target exists; a reader never sees a partial file)."""
+    tmp = path.with_name(f".{path.name}.new{os.getpid()}")
+    tmp.write_text(text, encoding="utf-8", newline="\n")
+    try:
+        with open(tmp, "rb") as handle:
+            os.fsync(handle.fileno())
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            raise
+        except OSError:   # no hard links on this file system: exclusive create (a reader may see it partial)
+            with open(path, "x", encoding="utf-8", newline="\n") as handle:
+                handle.write(text)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def _atomic_write_json(path: Path, obj: Any) -> None:

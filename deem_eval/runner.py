@@ -4,6 +4,14 @@ Restarting the same command (same model + config, split fingerprint, seed, limit
 in the output directory and answers only the ids that are not in its samples.jsonl yet. Under torchrun /
 accelerate (RANK and WORLD_SIZE set) every rank answers the ids with index % WORLD_SIZE == RANK into its
 own file, and rank 0 merges them, sorted by id, when all ranks are done.
+
+One writer per run directory (see rundir.RunLock): the run holds an exclusive lock on `<run>/lock` from
+opening to the final metrics; data-parallel ranks other than 0 hold `<run>/lock.rank{R}` instead, so rank 0
+waiting for the others to finish never waits on a lock they need. Looking for (or creating) a run in --out
+is serialised by a short lock on the --out directory itself, so two identical commands started together cannot
+both pick the same run or both create one: the second finds the first's run locked and stops with an error
+naming the holder (it does not wait: a duplicate of a running job is almost always a mistake). An unfinished
+run that is locked is never joined; an unlocked one (its writer died) is resumed.
 """
 
 from __future__ import annotations
@@ -18,6 +26,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from functools import partial
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
@@ -27,12 +36,24 @@ from .adapters import Request, config_dict, scoring_mode
 from .errors import DeemEvalError
 from .images import load_rgb
 from .parsing import Parser
-from .rundir import Failure, RunDir, RunManifest, SampleRecord
+from .rundir import (
+    LOCK_FILE,
+    MANIFEST_FILE,
+    Failure,
+    LockHolder,
+    RunDir,
+    RunLock,
+    RunLockedError,
+    RunManifest,
+    SampleRecord,
+    directory_lock,
+)
 from .scoring import Answer, score_answers, verdicts
 from .splits import Sample, Split
 
 LIBRARIES = ("torch", "transformers", "diffusers", "datasets", "numpy", "pillow", "accelerate")
 RANK_WAIT_S = 3600.0
+OUT_LOCK_FILE = ".deem-eval.lock"   # in --out, only where the directory itself cannot be locked
 
 
 @dataclass(frozen=True)
@@ -79,7 +100,15 @@ def run(adapter: Any, split: Split, parser: Parser, options: RunOptions) -> RunR
     mode = scoring_mode(adapter)
     selected = select_samples(split, options.limit)
     key = run_key(adapter.name, config_dict(adapter), split, options)
-    run_dir = _open_or_create(adapter, split, parser, options, key, mode, len(selected))
+    run_dir, lock = _open_or_create(adapter, split, parser, options, key, mode, len(selected))
+    try:
+        return _run_locked(adapter, split, parser, options, mode, selected, run_dir)
+    finally:
+        lock.release()
+
+
+def _run_locked(adapter, split: Split, parser: Parser, options: RunOptions, mode: str,
+                selected: list[Sample], run_dir: RunDir) -> RunResult:
     rank_file = options.rank if options.world_size > 1 else None
     done = {r.id for r in run_dir.read_records()}
     if rank_file is not None:
@@ -163,18 +192,21 @@ def _prepare(adapter, split: Split, batch: Sequence[Sample]) -> tuple[list[Reque
     requests, failures = [], []
     root = split.image_root_path()   # once per batch: path arithmetic is a visible share of runner overhead
     for sample in batch:
-        path = Path(sample.image) if sample.image.startswith("/") else root / sample.image
-        image: Any = path
-        if getattr(adapter, "needs_images", True):
-            try:
-                image = load_rgb(path)
-            except DeemEvalError as exc:
-                failures.append(Failure(sample.id, "image", str(exc)))
-                continue
-        subject = sample.group.get("object", sample.group.get("class"))
-        requests.append(Request(sample.id, image, sample.question,
-                                None if subject is None else str(subject), split.meta.candidates))
+        try:
+            requests.append(_request(adapter, split, root, sample))
+        except DeemEvalError as exc:
+            failures.append(Failure(sample.id, "image", str(exc)))
+        except Exception as exc:  # noqa: BLE001 - one bad file must not end (or block resuming) a run
+            failures.append(Failure(sample.id, "image", f"{sample.image}: {type(exc).__name__}: {exc}"))
     return requests, failures
+
+
+def _request(adapter, split: Split, root: Path, sample: Sample) -> Request:
+    path = Path(sample.image) if sample.image.startswith("/") else root / sample.image
+    image: Any = load_rgb(path) if getattr(adapter, "needs_images", True) else path
+    subject = sample.group.get("object", sample.group.get("class"))
+    return Request(sample.id, image, sample.question, None if subject is None else str(subject),
+                   split.meta.candidates)
 
 
 def _call_adapter(adapter, mode, parser, requests, samples) -> tuple[list[SampleRecord], list[Failure]]:
@@ -210,25 +242,70 @@ def _answer(adapter, mode, parser, requests, samples) -> list[SampleRecord]:
 
 # ---- run directories -------------------------------------------------------------------------------
 
-def _open_or_create(adapter, split, parser, options, key, mode, n_selected) -> RunDir:
+def _open_or_create(adapter, split, parser, options, key, mode, n_selected) -> tuple[RunDir, RunLock]:
+    """The run to write, with its lock held by this process (the caller releases it)."""
+    new_manifest = partial(_manifest, adapter, split, parser, options, key, mode, n_selected)
+    lock_name = _lock_name(options)
     if options.run_dir is not None:
-        if (options.run_dir / "manifest.json").exists():
-            run = RunDir.open(options.run_dir)
-            _check_same_run(run, adapter, split, key)
-            return run
-        return RunDir.create(options.run_dir, _manifest(adapter, split, parser, options, key, mode, n_selected))
-    existing = _find_unfinished(options.out, key)
-    if existing is not None:
-        return existing
+        return _open_explicit(options.run_dir, lock_name, adapter, split, key, new_manifest)
     if options.world_size > 1 and options.rank != 0:
-        return _wait_for_rank0_run(options.out, key)
-    name = f"{datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%SZ')}_{_slug(adapter.label)}_{_slug(split.name)}"
-    path = options.out / name
-    suffix = 1
-    while path.exists():
-        suffix += 1
-        path = options.out / f"{name}-{suffix}"
-    return RunDir.create(path, _manifest(adapter, split, parser, options, key, mode, n_selected))
+        return _wait_for_rank0_run(options.out, key, lock_name)
+    options.out.mkdir(parents=True, exist_ok=True)
+    with directory_lock(options.out, OUT_LOCK_FILE):
+        found, busy = _find_unfinished(options.out, key, lock_name)
+        if found is not None:
+            return found
+        if busy:
+            path, holder = busy[0]
+            raise RunLockedError(
+                f"an identical run is already in progress in {path}: its lock is held by {holder.describe()}. "
+                "Wait for it to finish, or stop it and rerun this command to resume it, or pass another --out "
+                "to start a separate copy.", holder)
+        name = f"{datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%SZ')}_{_slug(adapter.label)}_{_slug(split.name)}"
+        path = _make_new_dir(options.out, name)
+        lock = RunLock.acquire(path / lock_name)   # nobody else can know this directory yet
+        try:
+            return RunDir.create(path, new_manifest(), exclusive=True), lock
+        except BaseException:
+            lock.release()
+            raise
+
+
+def _lock_name(options: RunOptions) -> str:
+    """Rank 0 (or a single process) holds the run's lock; other ranks a lock of their own, so a duplicate
+    rank is refused while rank 0 never blocks the ranks it waits for."""
+    return LOCK_FILE if options.world_size <= 1 or options.rank == 0 else f"{LOCK_FILE}.rank{options.rank}"
+
+
+def _open_explicit(path: Path, lock_name: str, adapter, split: Split, key: str,
+                   new_manifest: Callable[[], RunManifest]) -> tuple[RunDir, RunLock]:
+    """--run-dir: locked first, then the manifest is read or created, so two writers never both decide."""
+    path.mkdir(parents=True, exist_ok=True)
+    lock = RunLock.acquire(path / lock_name)
+    try:
+        if not (path / MANIFEST_FILE).exists():
+            try:
+                return RunDir.create(path, new_manifest(), exclusive=True), lock
+            except FileExistsError:   # another rank of this run created it first
+                pass
+        run = RunDir.open(path)
+        _check_same_run(run, adapter, split, key)
+        return run, lock
+    except BaseException:
+        lock.release()
+        raise
+
+
+def _make_new_dir(out: Path, name: str) -> Path:
+    """A directory nobody else has: mkdir without exist_ok, a numbered suffix on collision."""
+    path, suffix = out / name, 1
+    while True:
+        try:
+            path.mkdir()
+            return path
+        except FileExistsError:
+            suffix += 1
+            path = out / f"{name}-{suffix}"
 
 
 def _check_same_run(run: RunDir, adapter, split: Split, key: str) -> None:
@@ -247,25 +324,45 @@ def _check_same_run(run: RunDir, adapter, split: Split, key: str) -> None:
                         "Choose another --run-dir, or omit it to create a new run.")
 
 
-def _find_unfinished(out: Path, key: str) -> RunDir | None:
+def _find_unfinished(out: Path, key: str, lock_name: str
+                     ) -> tuple[tuple[RunDir, RunLock] | None, list[tuple[Path, LockHolder]]]:
+    """The newest unfinished run of `key` whose `lock_name` this process could take (returned locked), and
+    the unfinished ones skipped because another process holds them."""
+    busy: list[tuple[Path, LockHolder]] = []
     if not out.is_dir():
-        return None
-    for manifest in sorted(out.glob("*/manifest.json"), reverse=True):
-        try:
-            run = RunDir.open(manifest.parent)
-        except (DeemEvalError, json.JSONDecodeError):
+        return None, busy
+    for manifest in sorted(out.glob(f"*/{MANIFEST_FILE}"), reverse=True):
+        run = _open_quietly(manifest.parent)
+        if run is None or run.manifest.run_key != key or run.manifest.finished_utc is not None:
             continue
-        if run.manifest.run_key == key and run.manifest.finished_utc is None:
-            return run
-    return None
+        got = RunLock.try_acquire(run.path / lock_name)
+        if isinstance(got, LockHolder):
+            busy.append((run.path, got))
+            continue
+        run = _open_quietly(run.path)          # it may have finished between reading and locking
+        if run is not None and run.manifest.finished_utc is None:
+            return (run, got), busy
+        got.release()
+    return None, busy
 
 
-def _wait_for_rank0_run(out: Path, key: str) -> RunDir:
+def _open_quietly(path: Path) -> RunDir | None:
+    try:
+        return RunDir.open(path)
+    except (DeemEvalError, json.JSONDecodeError, OSError):
+        return None
+
+
+def _wait_for_rank0_run(out: Path, key: str, lock_name: str) -> tuple[RunDir, RunLock]:
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
-        run = _find_unfinished(out, key)
-        if run is not None:
-            return run
+        found, busy = _find_unfinished(out, key, lock_name)
+        if found is not None:
+            return found
+        if busy:
+            path, holder = busy[0]
+            raise RunLockedError(f"{path}: rank {os.environ.get('RANK')} of this run is already being answered "
+                                 f"by {holder.describe()}; stop it, or wait for it to finish.", holder)
         time.sleep(0.2)
     raise DeemEvalError(f"rank {os.environ.get('RANK')}: rank 0 did not create the run directory in {out}")
 
@@ -288,7 +385,8 @@ def _merge_ranks(run_dir: RunDir, world_size: int) -> None:
     run_dir.write_records(merged[i] for i in sorted(merged))
     run_dir.write_failures(failures[i] for i in sorted(failures) if i not in merged)
     for rank in range(world_size):
-        for path in (run_dir.samples_path(rank), run_dir.failures_path(rank), markers[rank]):
+        rank_lock = run_dir.path / f"{LOCK_FILE}.rank{rank}"   # the run is finished: nothing left to guard
+        for path in (run_dir.samples_path(rank), run_dir.failures_path(rank), markers[rank], rank_lock):
             path.unlink(missing_ok=True)
 
 

@@ -29,6 +29,7 @@ from typing import Any, Literal
 
 from deem_eval.adapters import Request
 from deem_eval.errors import DeemEvalError
+from deem_eval.images import load_rgb
 from model_adapters.generation import OomBackoff, dedupe
 
 
@@ -74,9 +75,14 @@ class CLIPZeroShot:
         self._torch = torch
         self.scoring = self.config.scoring
         self.fixed_candidates = self._configured_candidates()
-        checkpoint = loading.resolve_checkpoint(self.config.path)
         self.device = loading.resolve_device(self.config.device)
         self.dtype = loading.resolve_dtype(self.config.dtype, self.device)
+        self._text_cache: dict[str, Any] = {}   # normalised class name -> unit text embedding (float32, cpu)
+        self._backoff = OomBackoff()
+        self._probs: dict[str, float] = {}       # scoring=both: P(yes) computed by generate()
+        if self._load_micro_clip():
+            return
+        checkpoint = loading.resolve_checkpoint(self.config.path)
         try:
             self.processor = AutoProcessor.from_pretrained(checkpoint.source)
             self.model = AutoModel.from_pretrained(checkpoint.source, dtype=self.dtype).to(self.device).eval()
@@ -88,9 +94,23 @@ class CLIPZeroShot:
             raise DeemEvalError(f"{checkpoint.source}: {type(self.model).__name__} is not a CLIP-style dual encoder")
         self.dtype = self.model.dtype
         self.label = self.config.label or f"clip:{checkpoint.display_name}"
-        self._text_cache: dict[str, Any] = {}   # normalised class name -> unit text embedding (float32, cpu)
-        self._backoff = OomBackoff()
-        self._probs: dict[str, float] = {}       # scoring=both: P(yes) computed by generate()
+
+    def _load_micro_clip(self) -> bool:
+        """`-M path=micro-clip` (the shipped one) or a micro-CLIP directory: the project's own dual encoder."""
+        from model_adapters.deem.micro.clip import (DualEncoder, Processor, is_micro_clip, load_micro_clip,
+                                                    shipped_micro_clip)
+
+        path = shipped_micro_clip() if self.config.path == "micro-clip" else Path(self.config.path).expanduser()
+        if not is_micro_clip(path):
+            if self.config.path == "micro-clip":
+                raise DeemEvalError(f"the shipped micro-CLIP is missing ({path}); rebuild it with "
+                                    "`deem-eval train-micro --out runs/micro --ship`")
+            return False
+        model, tokenizer = load_micro_clip(path, device=self.device)
+        self.model, self.processor = DualEncoder(model).eval(), Processor(tokenizer, model.config)
+        self.dtype = self.model.dtype
+        self.label = self.config.label or f"clip:{path.name}"
+        return True
 
     def _configured_candidates(self) -> tuple[str, ...]:
         if self.config.candidates_file is not None:
@@ -142,11 +162,7 @@ class CLIPZeroShot:
     def _image(request: Request) -> Any:
         if request.image is None:
             raise DeemEvalError(f"{request.id}: the clip adapter needs an image")
-        if isinstance(request.image, (str, Path)):
-            from deem_eval.runner import load_image
-
-            return load_image(Path(request.image))
-        return request.image.convert("RGB") if request.image.mode != "RGB" else request.image
+        return load_rgb(request.image)   # paths are opened here; 16-bit images scaled, not clipped
 
     # ---- answers --------------------------------------------------------------------------------------
     def candidates_for(self, request: Request) -> tuple[list[str], int]:

@@ -88,3 +88,16 @@ def test_candidates_precedence_and_errors(tiny_clip, tmp_path):
     assert fixed.candidates_for(Request("x", None, "q", "cat", CLASSES))[0] == ["dog", "cat", "boat"]
     with pytest.raises(ValueError, match="needs a"):
         CLIPConfig(template="a photo")
+
+
+def test_path_images_are_opened_and_answer_like_the_same_pil_images(clip, tmp_path):
+    """A Request whose image is a path (what the runner passes when it does not decode images itself)."""
+    reqs = requests(4)
+    paths = []
+    for r in reqs:
+        paths.append(tmp_path / f"{r.id}.png")
+        r.image.save(paths[-1])
+    by_path = [Request(r.id, p if i % 2 else str(p), r.question, r.subject, r.candidates)
+               for i, (r, p) in enumerate(zip(reqs, paths))]
+    assert clip.generate(by_path) == clip.generate(reqs)
+    assert clip.yes_probability(by_path) == pytest.approx(clip.yes_probability(reqs), abs=1e-6)

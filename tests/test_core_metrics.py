@@ -4,10 +4,21 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from sklearn.calibration import calibration_curve
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-from deem_eval.metrics import (MetricConvention, auroc, average_precision, compute_metrics, encode_gold,
-                               encode_predictions, expected_calibration_error, grouped_metrics, wilson)
+from deem_eval.metrics import (
+    MetricConvention,
+    auroc,
+    average_precision,
+    calibration_bins,
+    compute_metrics,
+    encode_gold,
+    encode_predictions,
+    expected_calibration_error,
+    grouped_metrics,
+    wilson,
+)
 
 
 def _metrics(gold, pred, **kw):
@@ -86,6 +97,30 @@ def test_ece_hand_computed():
     probs = np.array([0.95, 0.95, 0.15, 0.15])
     # bin 9: mean p 0.95, acc 0.5 -> 0.45 * 2; bin 1: mean p 0.15, acc 1.0 -> 0.85 * 2
     assert expected_calibration_error(gold, probs) == pytest.approx((0.45 * 2 + 0.85 * 2) / 4)
+
+
+def test_ece_edge_value_goes_to_the_lower_bin():
+    # 0.5 is in bin [0.4, 0.5] with 0.45: mean p 0.475, accuracy 0.5 -> 0.025 (0.525 if 0.5 went up a bin)
+    assert expected_calibration_error(np.array([True, False]), np.array([0.45, 0.5])) == pytest.approx(0.025)
+
+
+EDGES = [round(0.1 * i, 1) for i in range(11)]
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.tuples(st.booleans(), st.one_of(st.sampled_from(EDGES), st.floats(0, 1, allow_nan=False))),
+                min_size=1, max_size=80))
+def test_calibration_bins_match_sklearn(rows):
+    gold = np.array([g for g, _ in rows])
+    probs = np.array([p for _, p in rows])
+    counts, prob_sum, gold_sum = calibration_bins(gold, probs)
+    prob_true, prob_pred = calibration_curve(gold, probs, n_bins=10, strategy="uniform")
+    have = counts > 0
+    assert prob_pred == pytest.approx(prob_sum[have] / counts[have])
+    assert prob_true == pytest.approx(gold_sum[have] / counts[have])
+    # the same bins also give the same ECE as one computed from sklearn's curve
+    ece = float(np.sum(counts[have] * np.abs(prob_pred - prob_true)) / len(probs))
+    assert expected_calibration_error(gold, probs) == pytest.approx(ece, abs=1e-12)
 
 
 def test_probability_metrics_only_when_probs_given():

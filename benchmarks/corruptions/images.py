@@ -1,9 +1,11 @@
 """Turning any image file or array into what every corruption works on: RGB, uint8, (H, W, 3).
 
-Modes PIL can convert are converted as the runner does (``convert("RGB")``: grey is replicated, the
-alpha channel and palette transparency are dropped). 16-bit images (``I;16*``, and ``I`` with values
-above 255) are scaled by 255/65535 rather than clipped, so a 16-bit photo keeps its tones; float
-images (``F``) are read as [0, 1] when their maximum is at most 1, else as [0, 255].
+PIL images and files go through the runner's own converter (`deem_eval.images.to_rgb`), so a corrupted
+split starts from exactly the pixels the runner would feed a model: grey is replicated, alpha and palette
+transparency are dropped, 16-bit images (``I;16*``, and ``I`` assumed 16-bit) are scaled by 1/257 rather
+than clipped, float images (``F``) are read as [0, 1] when their maximum is at most 1, else as [0, 255].
+Arrays have no mode: float arrays follow the ``F`` rule; integer arrays wider than 8 bits are scaled by
+255/65535 only when some value exceeds 255 (an int64 array of 8-bit values is common), else clipped.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from typing import Any
 import numpy as np
 
 from deem_eval.errors import DeemEvalError
+from deem_eval.images import load_rgb as open_rgb
+from deem_eval.images import to_rgb, wide_to_uint8
 
 MIN_SIZE = 32  # imagecorruptions' documented minimum height and width
 
@@ -40,12 +44,7 @@ def to_rgb_uint8(image: Any) -> np.ndarray:
 
 
 def _pil_to_rgb(image: Any) -> np.ndarray:
-    mode = image.mode
-    if mode.startswith("I;16") or mode in ("I", "F"):
-        return to_rgb_uint8(np.asarray(image))
-    if mode != "RGB":
-        image = image.convert("RGB")
-    return np.ascontiguousarray(np.asarray(image, dtype=np.uint8))
+    return np.ascontiguousarray(np.asarray(to_rgb(image), dtype=np.uint8))
 
 
 def _to_uint8_values(array: np.ndarray) -> np.ndarray:
@@ -54,9 +53,7 @@ def _to_uint8_values(array: np.ndarray) -> np.ndarray:
     if array.dtype == np.bool_:
         return array.astype(np.uint8) * 255
     if np.issubdtype(array.dtype, np.floating):
-        finite = np.nan_to_num(array.astype(np.float64), nan=0.0, posinf=255.0, neginf=0.0)
-        scale = 255.0 if finite.size and finite.max() <= 1.0 else 1.0
-        return np.clip(np.round(finite * scale), 0, 255).astype(np.uint8)
+        return wide_to_uint8(array, "F")
     if np.issubdtype(array.dtype, np.integer):
         wide = array.astype(np.int64)
         if array.dtype.itemsize >= 2 and wide.size and wide.max() > 255:
@@ -66,17 +63,9 @@ def _to_uint8_values(array: np.ndarray) -> np.ndarray:
 
 
 def load_rgb(path: Path) -> np.ndarray:
-    """Read an image file fully and convert it; unreadable files raise DeemEvalError naming the file."""
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(path) as img:
-            img.load()
-            return to_rgb_uint8(img)
-    except FileNotFoundError:
-        raise DeemEvalError(f"{path}: image file not found") from None
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
-        raise DeemEvalError(f"{path}: cannot read image ({exc})") from None
+    """Read an image file fully and convert it; unreadable files (decompression bombs included) raise
+    DeemEvalError naming the file, exactly as in the runner."""
+    return np.ascontiguousarray(np.asarray(open_rgb(path), dtype=np.uint8))
 
 
 def check_size(height: int, width: int, minimum: int, *, what: str, corruption: str) -> None:

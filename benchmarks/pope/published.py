@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from deem_eval.errors import DeemEvalError
-from deem_eval.jsonio import parse_json
+from deem_eval.jsonio import json_lines, parse_json
 from deem_eval.splits import sha256_file
 
 from .questions import SUBSETS, PopeQuestion
@@ -112,7 +112,7 @@ def read_published(path: Path | str, *, subset: str | None = None, dataset: str 
 
 def _read_lines(path: Path, text: str) -> tuple[list[tuple[str, dict]], Layout]:
     objects: list[tuple[str, dict]] = []
-    lines = text.splitlines(keepends=True)
+    lines = json_lines(text, keepends=True)
     for lineno, line in enumerate(lines, start=1):
         if not line.strip():
             continue

@@ -99,11 +99,14 @@ def propose_box(scene: SceneType, zone_name: str, name: str, rng: np.random.Gene
     return (x0, y0, x0 + w, y0 + h)
 
 
-def plan_scene(seed: int, index: int, *, scene: str | None = None) -> ScenePlan:
-    """The objects of image `index` for `seed`: a scene type (or the forced `scene`) and 1-8 placements."""
+def plan_scene(seed: int, index: int, *, scene: str | None = None, stream: str = "synthscenes") -> ScenePlan:
+    """The objects of image `index` for `seed`: a scene type (or the forced `scene`) and 1-8 placements.
+
+    `stream` namespaces the random draws: benchmarks use the default; training data uses its own name, so no
+    benchmark seed can ever reproduce a training scene."""
     seed, index = int(seed), int(index)  # numpy ints would hash differently
-    stype = scene_by_name(scene) if scene is not None else choose_scene(derive_rng(seed, "synthscenes", index, "scene"))
-    rng = derive_rng(seed, "synthscenes", index, "layout")
+    stype = scene_by_name(scene) if scene is not None else choose_scene(derive_rng(seed, stream, index, "scene"))
+    rng = derive_rng(seed, stream, index, "layout")
     placed: list[tuple[Placement, str]] = []
     for i in _sample_categories(stype, rng):
         obj = stype.objects[i]

@@ -87,15 +87,16 @@ def render_scene(seed: int, index: int, *, size: int = 224, scene: str | None = 
     return render_plan(plan_scene(seed, index, scene=scene), seed, index, size=size)
 
 
-def render_plan(plan: ScenePlan, seed: int, index: int, *, size: int = 224
+def render_plan(plan: ScenePlan, seed: int, index: int, *, size: int = 224, stream: str = "synthscenes"
                 ) -> tuple[Image.Image, list[ObjectInstance]]:
-    """Draw a plan from `plan_scene(seed, index)`; background and drawing streams are keyed by (seed, index)."""
+    """Draw a plan from `plan_scene(seed, index, stream=stream)`; the background stream is keyed by (seed,
+    stream, index)."""
     _check_size(size)
     seed, index = int(seed), int(index)
     ss = supersample_factor(size)
     px = size * ss
     img = paint_background(scene_by_name(plan.scene).background, px,
-                           derive_rng(seed, "synthscenes", index, "background"))
+                           derive_rng(seed, stream, index, "background"))
     for p in plan.objects:
         draw_object(img, p.category, _pixel_box(p.box, px))  # "filled" uses no randomness
     return img.reduce(ss), instances_for(plan, size)

@@ -43,6 +43,9 @@ filters (--filter, repeatable, all must match; commas mean "or"):
         parser.add_argument("--ascending", action="store_true", help="smallest first")
         parser.add_argument("--filter", action="append", default=[], metavar="KEY=GLOB",
                             help="keep only runs that match (see below)")
+        parser.add_argument("--paired", metavar="MODEL",
+                            help="after the table, pair MODEL with every other model on each split it answered "
+                                 "(McNemar, paired bootstrap, Holm-adjusted) and say which differences are significant")
         add_reported_arguments(parser)
 
     def run(self, args: argparse.Namespace) -> int:
@@ -55,6 +58,10 @@ filters (--filter, repeatable, all must match; commas mean "or"):
                 _write(args.output, to_plain(board))
             else:
                 print_terminal(board)
+            if args.paired:
+                from .significance import paired_against, render_plain
+
+                sys.stdout.write(render_plain(*paired_against(board, args.paired)))
             return 0
         text = RENDERERS[args.format](board)
         if args.output:

@@ -1,7 +1,13 @@
 """The `deem` model adapter: DEEM answering yes/no questions with its VQA prompt, batched, no diffusion.
 
+    deem-eval --model deem --bench robustvqa                       # the bundled DEEM-micro
+    deem-eval --model deem -M preset=deem-micro-nocsr --bench pope  # its ablation without CSR (DEEM*)
     deem-eval --model deem -M preset=deem-tiny --bench synthscenes-yesno
     deem-eval --model deem -M checkpoint=runs/align/final --bench robustvqa -M scoring=both
+
+With neither a checkpoint nor a preset, the adapter uses DEEM-micro, trained by `deem-eval train-micro` and
+shipped in the package (model_adapters/deem/weights/); `-M preset=deem-micro|deem-micro-nocsr` picks a
+shipped one explicitly, `-M preset=deem-7b` the paper's configuration (which needs trained weights).
 
 Decoding follows DEEM's evaluation collator: beam search with 3 beams, at most 10 new tokens, length
 penalty 0 (sequence log-probability, unnormalised), the answer being the decoded continuation of
@@ -23,7 +29,7 @@ from deem_eval.errors import DeemEvalError
 
 @dataclass(frozen=True)
 class DeemAdapterConfig:
-    preset: str | None = None               # deem-tiny | deem-7b (default deem-7b, or the checkpoint's own)
+    preset: str | None = None               # deem-micro (default) | deem-micro-nocsr | deem-tiny | deem-7b
     checkpoint: Path | None = None          # a DEEM checkpoint directory (deem-eval align output)
     device: str = "auto"                    # auto: cuda if available, else cpu
     dtype: Literal["auto", "float32", "float16", "bfloat16"] = "auto"   # auto: bfloat16 on CUDA, float32 on CPU
@@ -63,7 +69,16 @@ class DeemAdapter:
         self.device = _device(config.device)
         self.dtype = _dtype(config.dtype, self.device)
         expect = get_preset(config.preset) if config.preset else None
-        if config.checkpoint is not None:
+        shipped = None
+        if config.checkpoint is None and (expect is None or expect.name in SHIPPED_PRESETS):
+            shipped = shipped_checkpoint(expect.name if expect else "deem-micro")
+            if expect is None:
+                print(f"deem: no -M checkpoint or preset given; using the bundled DEEM-micro ({shipped})",
+                      file=sys.stderr)
+        if shipped is not None:
+            self.model = load_checkpoint(shipped, expect=expect, device=self.device, dtype=self.dtype)
+            self.label = f"deem:{shipped.name}"
+        elif config.checkpoint is not None:
             self.model = load_checkpoint(config.checkpoint, expect=expect, device=self.device, dtype=self.dtype,
                                          components=config.components, download=config.download)
             self.label = f"deem:{checkpoint_label(Path(config.checkpoint))}"
@@ -109,6 +124,26 @@ class DeemAdapter:
         pixels = to_pixels([r.image for r in chunk], v.image_size, min_side=v.stride, names=[r.id for r in chunk])
         input_ids, mask = self.model.tokenize_prompts([r.question for r in chunk])
         return pixels.to(self.device, self.dtype), input_ids, mask
+
+
+SHIPPED_PRESETS = ("deem-micro", "deem-micro-nocsr")
+
+
+def shipped_checkpoint(name: str) -> Path:
+    """The packaged checkpoint of a shipped preset, checked to be complete (not its weights' integrity:
+    loading does that) - a missing or truncated file names itself and the command that rebuilds it."""
+    from .micro.pipeline import WEIGHTS_DIR
+
+    directory = WEIGHTS_DIR / name
+    needed = ["deem_config.json", "deem.safetensors", "tokenizer/tokenizer.json", "llm/config.json",
+              "llm/model.safetensors"]
+    for rel in needed:
+        path = directory / rel
+        if not path.is_file() or path.stat().st_size == 0:
+            raise DeemEvalError(f"the shipped {name} checkpoint is incomplete: {path} is missing or empty. Rebuild it "
+                                "with `deem-eval train-micro --out runs/micro --ship` (about an hour on 2 CPU cores), "
+                                "or reinstall deem-eval.")
+    return directory
 
 
 def _device(name: str):

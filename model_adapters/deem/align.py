@@ -430,7 +430,7 @@ def _resume(path: Path, opt: AlignOptions, target, optimizer, scheduler) -> tupl
         from safetensors.torch import load_file
 
         target.load_saved_state(load_file(str(path / "csr_state.safetensors")))
-    saved = torch.load(path / "optimizer.pt", map_location="cpu", weights_only=False)
+    saved = torch.load(path / "optimizer.pt", map_location="cpu", weights_only=True)   # tensors and plain values only
     optimizer.load_state_dict(saved["optimizer"])
     scheduler.load_state_dict(saved["scheduler"])
     print(f"resuming from {path} (step {state['step']})", file=sys.stderr)

@@ -23,9 +23,24 @@ class AlignCommand:
   deem-eval align --target llava --llava llava-hf/llava-1.5-7b-hf --diffusion sd-2.1-base \\
       --dataset my/captions --steps 2000 --out runs/llava-csr  (then: deem-eval --model hf -M path=runs/llava-csr/final)
   deem-eval align ... --resume           continue the run in --out from its latest checkpoint
+  deem-eval align --stage pretrain --preset deem-tiny --images photos/ --set steps=20 --out runs/s1
+  deem-eval align --stage sft --checkpoint runs/s1/final --questions yesno.jsonl --set steps=50 --out runs/s2
+      (then: deem-eval --model deem -M checkpoint=runs/s2/final --bench robustvqa)
 """
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        s = parser.add_argument_group("DEEM's training stages (see model_adapters/deem/configs/)")
+        s.add_argument("--stage", help="pretrain | sft | a stage TOML file: DEEM's stage 1 (captions + 5 CSR, MMFSNet) "
+                                       "or stage 2 (answers + 5 CSR). Without it: the CSR-only run below")
+        s.add_argument("--set", action="append", metavar="KEY=VALUE",
+                       help="override a stage value, e.g. --set optim.lr=3e-4 --set steps=200 (repeatable)")
+        s.add_argument("--conversations", type=_path, help="sft: LLaVA conversation JSON (or JSON lines)")
+        s.add_argument("--questions", type=_path, help="sft: yes/no question list (JSON lines) or a deem-eval split")
+        s.add_argument("--image-folder", type=_path, help="sft: folder the instruction data's image paths are in")
+        s.add_argument("--webdataset", help="pretrain: webdataset tar shards, e.g. 'shards/{000000..000099}.tar'")
+        s.add_argument("--print-groups", action="store_true",
+                       help="list every trainable parameter's group, learning rate and weight decay, then exit")
+
         m = parser.add_argument_group("model")
         m.add_argument("--target", choices=("deem", "llava"), default="deem", help="what to train (default deem)")
         m.add_argument("--preset", help="DEEM preset: deem-tiny | deem-7b (default deem-7b, or the checkpoint's)")
@@ -76,6 +91,12 @@ class AlignCommand:
     def run(self, args: argparse.Namespace) -> int:
         from .align import AlignOptions, run_align
 
+        if args.stage or args.print_groups:
+            from .stage_run import run_stage_command
+
+            if not args.stage:
+                args.stage = "pretrain"
+            return run_stage_command(args)
         groups = tuple(g.strip() for g in args.train.split(",") if g.strip())
         options = AlignOptions(
             out=args.out, steps=args.steps, target=args.target, preset=args.preset, checkpoint=args.checkpoint,

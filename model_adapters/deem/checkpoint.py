@@ -8,12 +8,16 @@
     <dir>/llm/               "full" only: the LLM, via save_pretrained
 
 A "delta" checkpoint (what `deem-eval align` writes) rebuilds the LLM from the config's source (the preset's
-components, or the seeded random LLM of deem-tiny) and loads only DEEM's weights on top.
+components, or the seeded random LLM of deem-tiny) and loads only DEEM's weights on top; the tokenizer is
+the saved copy in <dir>/tokenizer/ (the config's tokenizer source only when a checkpoint has none), so a
+checkpoint keeps the tokenizer it was trained with.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Literal
 
@@ -26,6 +30,7 @@ from .config import DeemConfig, config_differences
 
 CONFIG_FILE = "deem_config.json"
 WEIGHTS_FILE = "deem.safetensors"
+TOKENIZER_DIR = "tokenizer"
 FORMAT = 1
 
 
@@ -41,7 +46,7 @@ def save_checkpoint(model, directory: Path, *, contents: Literal["full", "delta"
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     save_file(own_state(model), str(directory / WEIGHTS_FILE), metadata={"format": str(FORMAT)})
-    model.tokenizer.save_pretrained(str(directory / "tokenizer"))
+    model.tokenizer.save_pretrained(str(directory / TOKENIZER_DIR))
     if contents == "full":
         model.llm.save_pretrained(str(directory / "llm"))
     meta = {"format": FORMAT, "contents": contents, "config": model.config.to_dict(), "seed": seed,
@@ -84,23 +89,53 @@ def load_checkpoint(directory: Path, *, expect: DeemConfig | None = None, device
         check_matches(config, expect, directory)
     device = torch.device(device)
     if meta["contents"] == "full":
-        from transformers import AutoTokenizer, LlamaForCausalLM
+        from transformers import LlamaForCausalLM
 
-        tokenizer = AutoTokenizer.from_pretrained(str(directory / "tokenizer"))
-        llm = LlamaForCausalLM.from_pretrained(str(directory / "llm"), dtype=dtype).to(device).eval()
+        tokenizer = _saved_tokenizer(directory, required=True)
+        with _readable(directory / "llm"):
+            llm = LlamaForCausalLM.from_pretrained(str(directory / "llm"), dtype=dtype).to(device).eval()
         model = DeemModel(config, llm, tokenizer)
     elif meta["contents"] == "delta":
         model = build_model(config, seed=int(meta.get("seed", 0)), device=device, dtype=dtype,
-                            components=components, download=download)
+                            components=components, download=download,
+                            tokenizer=_saved_tokenizer(directory, required=False))
     else:
         raise DeemEvalError(f"{directory}: unknown checkpoint contents {meta['contents']!r}")
-    load_partial(model, load_file(str(directory / WEIGHTS_FILE)), what=str(directory / WEIGHTS_FILE), exact=True)
+    with _readable(directory / WEIGHTS_FILE):
+        state = load_file(str(directory / WEIGHTS_FILE))
+    load_partial(model, state, what=str(directory / WEIGHTS_FILE), exact=True)
     model.to(device=device)
     for module in (model.visual, model.xattn):
         module.to(dtype=dtype)
     model.image_start.data = model.image_start.data.to(dtype)
     model.requires_grad_(False)
     return model.eval()
+
+
+@contextlib.contextmanager
+def _readable(path: Path) -> Iterator[None]:
+    """Turn a missing, truncated or corrupt weight file into an error that names it."""
+    from safetensors import SafetensorError
+
+    try:
+        yield
+    except (OSError, ValueError, RuntimeError, SafetensorError) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise DeemEvalError(f"{path}: cannot read the checkpoint's weights ({first}). The file is missing, truncated "
+                            "or corrupt: copy it again, or retrain (`deem-eval train-micro --out DIR --ship` for the "
+                            "shipped DEEM-micro models).") from None
+
+
+def _saved_tokenizer(directory: Path, *, required: bool):
+    """The checkpoint's own tokenizer copy; None (use the config's source) when absent and not required."""
+    from transformers import AutoTokenizer
+
+    path = directory / TOKENIZER_DIR
+    if not path.is_dir():
+        if required:
+            raise DeemEvalError(f"{directory}: incomplete checkpoint, {TOKENIZER_DIR}/ is missing")
+        return None
+    return AutoTokenizer.from_pretrained(str(path))
 
 
 def load_partial(model, state: dict[str, torch.Tensor], *, what: str, exact: bool = False) -> None:

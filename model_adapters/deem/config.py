@@ -49,6 +49,7 @@ class VisualConfig:
     feature_dim: int = 1024                    # common width of the multi-scale adapters and the pooled token
     perceiver_level: int = 2                   # stage whose tokens (plus the pooled one) feed the resampler
     xattn_levels: tuple[int, ...] = (1, 2, 3)  # stages the LLM cross-attends to (strides 8/16/32 at 256 px)
+    mmfs_levels: tuple[int, ...] = ()          # stages fed into the diffusion UNet by MMFSNet (DEEM: c2..c5)
     pos_grid: int = 16                         # the 2-D sin-cos position grid every level is expressed in
     num_queries: int = 77
     width: int = 768                           # resampler width
@@ -141,7 +142,8 @@ class DeemConfig:
         n = len(v.convnext.dims)
         if len(v.convnext.depths) != n:
             raise DeemEvalError(f"{self.name}: convnext depths and dims differ in length")
-        bad = [lvl for lvl in (*v.xattn_levels, v.perceiver_level, self.xattn.base_level) if not 0 <= lvl < n]
+        bad = [lvl for lvl in (*v.xattn_levels, *v.mmfs_levels, v.perceiver_level, self.xattn.base_level)
+               if not 0 <= lvl < n]
         if bad:
             raise DeemEvalError(f"{self.name}: feature levels {bad} out of range 0..{n - 1}")
         if v.image_size % v.stride:

@@ -97,13 +97,14 @@ class ConvNeXt(nn.Module):
             Stage(dims[max(i - 1, 0)], dims[i], config.depths[i], i > 0, config.layer_scale_init)
             for i in range(len(dims)))
         self.head = Head(dims[-1])
+        self.checkpointing = config.gradient_checkpointing   # a training stage may switch it on
 
     def forward(self, x: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
         """Per-stage feature maps (NCHW, strides 4/8/16/32) and the pooled, normalised last stage."""
         x = self.stem(x)
         features = []
         for stage in self.stages:
-            if self.config.gradient_checkpointing and self.training and torch.is_grad_enabled():
+            if self.checkpointing and torch.is_grad_enabled():   # not self.training: DEEM's modules stay in eval()
                 x = checkpoint(stage, x, use_reentrant=False)
             else:
                 x = stage(x)

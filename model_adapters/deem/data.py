@@ -5,11 +5,14 @@
   the caption); relative paths are relative to the file's directory.
 - dataset: `datasets.load_from_disk(DIR)` for a saved dataset directory, else `load_dataset(NAME,
   split=SPLIT)`; the image column holds images (or paths), the caption column is optional.
+- webdataset shards: `shards/{000000..000009}.tar` (brace-expanded by the `webdataset` package, "::"
+  joins lists) with members KEY.jpg|jpeg|png|webp and KEY.txt (the caption) or KEY.json ({"caption": ...}).
 """
 
 from __future__ import annotations
 
 import json
+import tarfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -115,6 +118,154 @@ class _DatasetExamples(Sequence[Example]):
             image = Path(image)
         caption = row[self.caption_column] if self.caption_column else None
         return Example(f"{index}", image, str(caption).strip() if caption else None)
+
+
+SHARD_IMAGE_EXTENSIONS = ("jpg", "jpeg", "png", "webp")
+
+
+@dataclass(frozen=True)
+class _Member:
+    name: str
+    offset: int       # of the member's data in the shard file
+    size: int
+
+
+@dataclass(frozen=True)
+class _ShardSample:
+    shard: Path
+    key: str
+    image: _Member
+    caption: _Member | None      # KEY.txt, else KEY.json
+
+
+class ShardData(AlignData):
+    """AlignData over webdataset shards, with what the shards held beyond usable samples.
+
+    `failed` lists the samples (by key) whose image or caption member could not be read or decoded, with
+    the error message; it fills as samples are read (each such sample reaches the training loop as an
+    UnreadableImage, i.e. a skipped example). `without_image` counts keys that had no image member."""
+
+    def __init__(self, examples: _ShardExamples, *, source: str, captioned: int, without_image: int):
+        super().__init__(examples, source=source, captioned=captioned)
+        self.without_image = without_image
+
+    @property
+    def failed(self) -> dict[str, str]:
+        return dict(self._examples.failed)  # type: ignore[attr-defined]
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        """The samples' keys in index order (without reading any member)."""
+        return tuple(s.key for s in self._examples.samples)  # type: ignore[attr-defined]
+
+
+class _ShardExamples(Sequence[Example]):
+    """Samples of the shards, read and decoded on access from the member offsets found at start."""
+
+    def __init__(self, samples: Sequence[_ShardSample]):
+        self.samples = tuple(samples)
+        self.failed: dict[str, str] = {}
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, index):  # type: ignore[override]
+        from .images import UnreadableImage, open_rgb
+
+        sample = self.samples[int(index)]
+        where = f"{sample.shard}:{sample.image.name}"
+        try:
+            with open(sample.shard, "rb") as handle:
+                caption = _read_caption(handle, sample)
+                image = open_rgb(_read_member(handle, sample.shard, sample.image), where=where, refuse_large=True)
+        except (DeemEvalError, OSError) as exc:
+            self.failed[sample.key] = str(exc)
+            return Example(sample.key, UnreadableImage(where, str(exc).removeprefix(f"{where}: ")), None)
+        return Example(sample.key, image, caption)
+
+
+def _read_member(handle, shard: Path, member: _Member) -> bytes:
+    handle.seek(member.offset)
+    data = handle.read(member.size)
+    if len(data) != member.size:
+        raise DeemEvalError(f"{shard}:{member.name}: member is cut short ({len(data)} of {member.size} bytes; "
+                            "was the shard changed after it was indexed?)")
+    return data
+
+
+def _read_caption(handle, sample: _ShardSample) -> str | None:
+    member = sample.caption
+    if member is None:
+        return None
+    try:
+        text = _read_member(handle, sample.shard, member).decode("utf-8")
+        if member.name.endswith(".json"):
+            obj = json.loads(text)
+            text = obj.get("caption") if isinstance(obj, dict) else None
+            if text is not None and not isinstance(text, str):
+                raise ValueError(f"\"caption\" is {type(text).__name__}, not text")
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise DeemEvalError(f"{sample.shard}:{member.name}: unreadable caption ({exc})") from None
+    return (text.strip() or None) if text else None
+
+
+def webdataset_data(urls: str) -> AlignData:
+    """Image-caption samples from local webdataset tar shards.
+
+    AlignData is indexed (the training loop draws a seeded permutation), while a webdataset stream is
+    sequential, so this reads each shard's tar headers once here - member names and data offsets, no image
+    bytes - and decodes a sample only when it is indexed, by seeking to its members. Hence shards must be
+    local, uncompressed .tar files (paths or file:// URLs); webdataset supplies the URL expansion and its
+    key/extension rule (KEY is the member name up to the first dot of its base name). A member that
+    cannot be read is a per-sample failure (ShardData.failed), not an exception; a shard that is not a
+    readable tar file is an error naming it.
+    """
+    try:
+        from webdataset.shardlists import expand_urls
+        from webdataset.tariterators import base_plus_ext
+    except ImportError:
+        raise DeemEvalError("webdataset shards need the webdataset package: pip install webdataset") from None
+    shards = []
+    for url in expand_urls(urls):
+        path = url.removeprefix("file://")
+        if "://" in path or path.startswith("pipe:"):
+            raise DeemEvalError(f"{url}: only local shard files are supported (samples are read by offset); "
+                                "download the shards first")
+        shards.append(Path(path).expanduser())
+    samples, captioned, without_image = [], 0, 0
+    for shard in shards:
+        for key, members in _shard_index(shard, base_plus_ext).items():
+            image = next((members[e] for e in SHARD_IMAGE_EXTENSIONS if e in members), None)
+            if image is None:
+                without_image += 1
+                continue
+            caption = members.get("txt") or members.get("json")
+            captioned += caption is not None
+            samples.append(_ShardSample(shard, key, image, caption))
+    if not samples:
+        raise DeemEvalError(f"{urls}: no samples with an image member ({', '.join(SHARD_IMAGE_EXTENSIONS)}) "
+                            f"in {len(shards)} shard(s)")
+    return ShardData(_ShardExamples(samples), source=f"webdataset {urls}", captioned=captioned,
+                     without_image=without_image)
+
+
+def _shard_index(shard: Path, base_plus_ext) -> dict[str, dict[str, _Member]]:
+    """{key: {extension (lower case): member}} in shard order, from the tar headers only."""
+    if not shard.is_file():
+        raise DeemEvalError(f"{shard}: shard file not found")
+    index: dict[str, dict[str, _Member]] = {}
+    try:
+        with tarfile.open(shard, mode="r:") as tar:
+            for info in tar:
+                if not info.isfile():
+                    continue
+                key, ext = base_plus_ext(info.name)
+                if key is None:
+                    continue
+                index.setdefault(key, {})[ext.lower()] = _Member(info.name, info.offset_data, info.size)
+    except (tarfile.TarError, OSError) as exc:
+        raise DeemEvalError(f"{shard}: not a readable uncompressed tar shard ({exc})") from None
+    return index
 
 
 def _nonempty(data: AlignData) -> AlignData:

@@ -30,7 +30,9 @@ def squeeze_timesteps(t0: torch.Tensor, total: int, t_min: int, t_max: int) -> t
 
 
 class DiffusionTeacher(nn.Module):
-    def __init__(self, unet: nn.Module, vae: nn.Module, scheduler, config: DiffusionConfig):
+    """`vae` None: a pixel-space teacher (DEEM-micro's micro-SD), whose "latents" are the images themselves."""
+
+    def __init__(self, unet: nn.Module, vae: nn.Module | None, scheduler, config: DiffusionConfig):
         super().__init__()
         width = unet.config.cross_attention_dim
         if config.condition_dim <= 0:          # "whatever the UNet takes" (LLaVA + CSR sizes its projection to it)
@@ -56,14 +58,18 @@ class DiffusionTeacher(nn.Module):
     @torch.no_grad()
     def latents(self, images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         """images [B, 3, S, S] in [-1, 1] -> scaled latents (a sample of the VAE posterior)."""
+        if self.vae is None:
+            return images.to(next(self.unet.parameters()).dtype)
         vae_dtype = next(self.vae.parameters()).dtype
         dist = self.vae.encode(images.to(vae_dtype)).latent_dist
         noise = torch.randn(dist.mean.shape, generator=generator, device=generator.device,
                             dtype=torch.float32).to(dist.mean.device, dist.mean.dtype)
         return (dist.mean + dist.std * noise) * self.vae.config.scaling_factor
 
-    def loss(self, images: torch.Tensor, condition: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        """Per-sample noise-prediction MSE [B] (un-weighted), differentiable w.r.t. `condition`."""
+    def loss(self, images: torch.Tensor, condition: torch.Tensor, generator: torch.Generator, *,
+             mmfs=None, levels: list[torch.Tensor] | None = None) -> torch.Tensor:
+        """Per-sample noise-prediction MSE [B] (un-weighted), differentiable w.r.t. `condition` (and, with an
+        attached MMFSNet `mmfs`, w.r.t. the encoder's `levels` it injects into the UNet)."""
         latents = self.latents(images, generator)
         b = latents.shape[0]
         noise = torch.randn(latents.shape, generator=generator, device=generator.device,
@@ -78,7 +84,11 @@ class DiffusionTeacher(nn.Module):
         else:
             raise DeemEvalError(f"unsupported diffusion prediction type {kind!r}")
         unet_dtype = next(self.unet.parameters()).dtype
-        pred = self.unet(noisy.to(unet_dtype), t, encoder_hidden_states=condition.to(unet_dtype)).sample
+        import contextlib
+
+        bound = mmfs.bound(levels) if mmfs is not None and levels is not None else contextlib.nullcontext()
+        with bound:
+            pred = self.unet(noisy.to(unet_dtype), t, encoder_hidden_states=condition.to(unet_dtype)).sample
         return F.mse_loss(pred.float(), target.float(), reduction="none").flatten(1).mean(1)
 
 
@@ -108,10 +118,12 @@ def build_teacher(config: DiffusionConfig, *, seed: int = 0, device: str | torch
                                 f"  huggingface-cli download {repo} --include 'unet/*' --include 'vae/*' "
                                 "--include 'scheduler/*'\nor pass --download.")
         unet = UNet2DConditionModel.from_pretrained(str(path), subfolder="unet")
-        vae = AutoencoderKL.from_pretrained(str(path), subfolder="vae")
+        # no vae/ folder: a pixel-space teacher (micro-SD)
+        vae = AutoencoderKL.from_pretrained(str(path), subfolder="vae") if (Path(path) / "vae").is_dir() else None
         scheduler = DDPMScheduler.from_pretrained(str(path), subfolder="scheduler")
     unet.to(device=device)
-    vae.to(device=device)                        # the VAE encoder runs in fp32 (as DEEM does)
+    if vae is not None:
+        vae.to(device=device)                    # the VAE encoder runs in fp32 (as DEEM does)
     if dtype != torch.float32:
         unet.to(dtype=dtype)
     return DiffusionTeacher(unet, vae, scheduler, config)

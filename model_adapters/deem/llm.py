@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from deem_eval.errors import DeemEvalError
+
 from .config import DeemConfig
 from .deform_attn import DeformableCrossAttention
 
@@ -60,13 +62,19 @@ class ImageContext:
         return self._values[key]
 
     def mask(self, position_ids: torch.Tensor | None, batch: int, length: int, device) -> torch.Tensor:
-        """[batch, length]: 1 where the token is at or after the image (by position id)."""
+        """[batch, length]: 1 where the token is at or after the image (by position id).
+
+        Without position ids a token's place relative to the image is unknown; guessing "after" would let
+        the prompt's text before the image attend to it, so that is an error. (Llama's model forward
+        always hands its layers position ids - computed from the cache when the caller gives none - and
+        `generate()` derives them from the attention mask on every step.)"""
+        if position_ids is None:
+            raise DeemEvalError("DEEM cross-attention was called without position_ids, so it cannot tell which "
+                                "tokens follow the image; call the LLM with position_ids (DeemModel does)")
         image_pos = self.image_pos
         repeat = batch // image_pos.shape[0]
         if repeat != 1:
             image_pos = image_pos.repeat_interleave(repeat)
-        if position_ids is None:    # no positions given: all tokens are assumed to follow the image
-            return torch.ones(batch, length, device=device)
         position_ids = position_ids.expand(batch, -1) if position_ids.shape[0] == 1 else position_ids
         return (position_ids >= image_pos.to(position_ids.device).unsqueeze(1)).float()
 

@@ -147,8 +147,11 @@ class DeemModel(nn.Module):
         visual, embeds, _, image_pos = self._inputs(pixels, input_ids, attention_mask)
         tok = self.tokenizer
         beam = {"length_penalty": length_penalty} if num_beams > 1 else {}
+        # DEEM stops at </s> and at the image-start marker (its interleaved generation hands over to the image
+        # decoder there); ours never emits the marker (ids past the text vocabulary are suppressed), listed anyway
         gen = GenerationConfig(do_sample=False, num_beams=num_beams, max_new_tokens=max_new_tokens,
-                               min_new_tokens=min_new_tokens or None, **beam, eos_token_id=tok.eos_token_id,
+                               min_new_tokens=min_new_tokens or None, **beam,
+                               eos_token_id=[tok.eos_token_id, self.image_start_id],
                                pad_token_id=tok.pad_token_id, bos_token_id=tok.bos_token_id,
                                temperature=None, top_p=None, top_k=None,
                                suppress_tokens=list(range(self.text_vocab, self.llm.config.vocab_size)) or None)
@@ -157,6 +160,23 @@ class DeemModel(nn.Module):
         return [t.strip() for t in tok.batch_decode(out, skip_special_tokens=True)]
 
     # ---- training ------------------------------------------------------------------------------------------
+    def answer_loss(self, visual: VisualOutput, turns: Sequence[Sequence[tuple[str, str]]]) -> TextLoss:
+        """Supervised answer loss (stage 2): next-token cross-entropy on the answer tokens (and EOS) only."""
+        input_ids, labels, mask = (t.to(self.device) for t in answer_batch(self, turns))
+        return self._lm_loss(visual, input_ids, labels, mask, 0)
+
+    def _lm_loss(self, visual: VisualOutput, input_ids: torch.Tensor, labels: torch.Tensor, mask: torch.Tensor,
+                 truncated: int) -> TextLoss:
+        embeds, first = self.embed(input_ids, visual)
+        positions = self.position_ids(mask)
+        with self._context.bound(visual.levels, positions.gather(1, first.unsqueeze(1)).squeeze(1)):
+            logits = self.llm(inputs_embeds=embeds, attention_mask=mask, position_ids=positions,
+                              use_cache=False).logits
+        target = labels[:, 1:]
+        loss = F.cross_entropy(logits[:, :-1].float().reshape(-1, logits.shape[-1]), target.reshape(-1),
+                               ignore_index=-100)
+        return TextLoss(loss, int((target != -100).sum()), truncated)
+
     def caption_loss(self, visual: VisualOutput, captions: Sequence[str]) -> TextLoss:
         """Next-token loss of "<s><image block>{caption}</s>" on the caption and EOS tokens."""
         tok = self.tokenizer
@@ -168,15 +188,40 @@ class DeemModel(nn.Module):
         input_ids, labels, mask, truncated = caption_batch(tok, prefix, captions, self.config.max_text_tokens,
                                                            tok.pad_token_id)
         input_ids, labels, mask = (t.to(self.device) for t in (input_ids, labels, mask))
-        embeds, first = self.embed(input_ids, visual)
-        positions = self.position_ids(mask)
-        with self._context.bound(visual.levels, positions.gather(1, first.unsqueeze(1)).squeeze(1)):
-            logits = self.llm(inputs_embeds=embeds, attention_mask=mask, position_ids=positions,
-                              use_cache=False).logits
-        target = labels[:, 1:]
-        loss = F.cross_entropy(logits[:, :-1].float().reshape(-1, logits.shape[-1]), target.reshape(-1),
-                               ignore_index=-100)
-        return TextLoss(loss, int((target != -100).sum()), truncated)
+        return self._lm_loss(visual, input_ids, labels, mask, truncated)
+
+
+def answer_batch(model: DeemModel, turns: Sequence[Sequence[tuple[str, str]]]
+                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Rows of DEEM's VQA prompt with the answers filled in, right-padded: input ids, labels (-100 except on
+    each answer's tokens and its EOS), attention mask. Turn 1 carries the image block; later turns repeat the
+    user/assistant frame without it. The answer is tokenised apart from the prompt (" " + answer), exactly
+    the tokens generation produces after "... The answer is"."""
+    tok, prompt = model.tokenizer, model.config.prompt
+    rows: list[tuple[list[int], list[int]]] = []
+    for conversation in turns:
+        ids: list[int] = []
+        labels: list[int] = []
+        for k, (question, answer) in enumerate(conversation):
+            if k == 0:
+                text = prompt.render(question, model.image_block)
+                part = tok(text).input_ids                   # BOS + prompt
+            else:
+                text = f" {prompt.user.format(image='', question=question)} {prompt.assistant}"
+                part = tok(text, add_special_tokens=False).input_ids
+            reply = tok(" " + answer.strip(), add_special_tokens=False).input_ids + [tok.eos_token_id]
+            ids += part + reply
+            labels += [-100] * len(part) + reply
+        rows.append((ids[: model.config.max_text_tokens], labels[: model.config.max_text_tokens]))
+    width = max(len(r[0]) for r in rows)
+    input_ids = torch.full((len(rows), width), tok.pad_token_id, dtype=torch.long)
+    label_ids = torch.full_like(input_ids, -100)
+    mask = torch.zeros_like(input_ids)
+    for i, (ids, labels) in enumerate(rows):
+        input_ids[i, : len(ids)] = torch.tensor(ids)
+        label_ids[i, : len(labels)] = torch.tensor(labels)
+        mask[i, : len(ids)] = 1
+    return input_ids, label_ids, mask
 
 
 def text_vocabulary(tokenizer) -> int:

@@ -35,7 +35,8 @@ DEEM_TINY = DeemConfig(
     name="deem-tiny",
     visual=VisualConfig(convnext=ConvNeXtConfig(depths=(1, 1, 1, 1), dims=(8, 16, 24, 32), stem_stride=2,
                                                 layer_scale_init=0.5),
-                        image_size=32, feature_dim=32, perceiver_level=2, xattn_levels=(1, 2, 3), pos_grid=4,
+                        image_size=32, feature_dim=32, perceiver_level=2, xattn_levels=(1, 2, 3),
+                        mmfs_levels=(0, 1, 2, 3), pos_grid=4,
                         num_queries=8, width=32, layers=2, heads=2, cross_every=1, mlp_dim=64, qk_norm=True),
     llm=LlmConfig(vocab_size=1024, hidden_size=64, intermediate_size=128, num_layers=4, num_heads=4,
                   num_kv_heads=2, max_position_embeddings=512, rms_norm_eps=1e-5, init_std=0.3),
@@ -47,7 +48,29 @@ DEEM_TINY = DeemConfig(
 
 DEEM_7B = DeemConfig(name="deem-7b")   # every default is the paper's configuration
 
-PRESETS: dict[str, DeemConfig] = {c.name: c for c in (DEEM_TINY, DEEM_7B)}
+#: DEEM-micro: the paper's architecture at a size a 2-core CPU trains in minutes (`deem-eval train-micro`).
+#: Its components are the project's own: micro-CLIP's ConvNeXt trunk, the micro tokenizer, a small Llama
+#: pretrained on the training world's text, and micro-SD (a pixel-space UNet) as the CSR teacher. "micro*"
+#: sources are filled by train-micro; a shipped checkpoint is "full" and never rebuilds them.
+DEEM_MICRO = DeemConfig(
+    name="deem-micro",
+    visual=VisualConfig(convnext=ConvNeXtConfig(depths=(1, 1, 2, 1), dims=(24, 48, 96, 192), stem_stride=4,
+                                                layer_scale_init=1e-6),
+                        image_size=64, feature_dim=96, perceiver_level=2, xattn_levels=(1, 2, 3),
+                        mmfs_levels=(0, 1, 2, 3), pos_grid=4, num_queries=8, width=96, layers=2, heads=4,
+                        cross_every=1, mlp_dim=192, qk_norm=True),
+    llm=LlmConfig(vocab_size=768, hidden_size=128, intermediate_size=256, num_layers=4, num_heads=4,
+                  num_kv_heads=4, max_position_embeddings=256, rms_norm_eps=1e-5, init_std=0.02),
+    xattn=XAttnConfig(every=2, heads=4, points=4, offset_init=1.0, base_level=2),
+    diffusion=DiffusionConfig(source="micro-sd", image_size=32, condition_dim=128, t_min=200, t_max=799, weight=5.0),
+    llm_source="micro", tokenizer_source="micro", encoder_source="micro-clip", max_text_tokens=96,
+)
+#: The same model trained without CSR (the paper's DEEM*): only the weights differ.
+DEEM_MICRO_NOCSR = DEEM_MICRO.replace(name="deem-micro-nocsr")
+
+PRESETS: dict[str, DeemConfig] = {c.name: c for c in (DEEM_TINY, DEEM_7B, DEEM_MICRO, DEEM_MICRO_NOCSR)}
+#: Built-in sources that are not downloaded: seeded random weights, or parts train-micro supplies.
+LOCAL_SOURCES = ("random", "tiny", "micro", "micro-clip", "micro-sd")
 
 
 def get_preset(name: str) -> DeemConfig:
@@ -106,7 +129,7 @@ def resolve_components(config: DeemConfig, *, roles: tuple[str, ...], components
     found, missing = {}, []
     for role in roles:
         source = sources[role]
-        if source in ("random", "tiny"):
+        if source in LOCAL_SOURCES:
             continue
         if any(src == source for _, src in missing):    # e.g. the tokenizer of a missing LLM: said once
             continue
@@ -139,6 +162,11 @@ def build_tokenizer(config: DeemConfig, paths: dict[str, Path]):
         from .tiny_tokenizer import tiny_tokenizer
 
         return tiny_tokenizer()
+    if config.tokenizer_source == "micro":
+        from .micro.tasks import tokenizer_corpus
+        from .tiny_tokenizer import tiny_tokenizer
+
+        return tiny_tokenizer(1024, tokenizer_corpus())
     from transformers import AutoTokenizer
 
     return AutoTokenizer.from_pretrained(str(paths["tokenizer"]))
@@ -176,7 +204,7 @@ def build_llm(config: DeemConfig, paths: dict[str, Path], *, seed: int, device: 
 
     from .init import init_generic
 
-    if config.llm_source == "random":
+    if config.llm_source in ("random", "micro"):
         with torch.device(device):
             llm = LlamaForCausalLM._from_config(llama_config(config.llm), dtype=dtype)
         # deem-tiny uses a large std so next-token distributions are peaked (near-ties would make beam
@@ -194,18 +222,21 @@ def build_llm(config: DeemConfig, paths: dict[str, Path], *, seed: int, device: 
 
 
 def build_model(config: DeemConfig, *, seed: int = 0, device: str | torch.device = "cpu",
-                dtype: torch.dtype = torch.float32, components: Path | None = None, download: bool = False):
+                dtype: torch.dtype = torch.float32, components: Path | None = None, download: bool = False,
+                tokenizer=None):
     """A DeemModel for `config`: component checkpoints where the config names them, seeded random weights
-    elsewhere (always for DEEM's own modules). Evaluation mode, no gradients enabled anywhere."""
+    elsewhere (always for DEEM's own modules). Evaluation mode, no gradients enabled anywhere.
+    `tokenizer` (e.g. a checkpoint's saved copy) replaces the config's tokenizer source."""
     from .convnext import load_open_clip_trunk
     from .init import _normal_, init_generic, init_xattn
-    from .model import DeemModel
+    from .model import DeemModel, text_vocabulary
 
     device = torch.device(device)
-    paths = resolve_components(config, roles=("image encoder", "LLM", "tokenizer"), components=components,
-                               download=download)
-    tokenizer = build_tokenizer(config, paths)
-    base_vocab = len(tokenizer)
+    roles = ("image encoder", "LLM") if tokenizer is not None else ("image encoder", "LLM", "tokenizer")
+    paths = resolve_components(config, roles=roles, components=components, download=download)
+    if tokenizer is None:
+        tokenizer = build_tokenizer(config, paths)
+    base_vocab = text_vocabulary(tokenizer)     # a saved tokenizer already holds the image tokens
     llm = build_llm(config, paths, seed=seed, device=device, dtype=dtype)
     if base_vocab > llm.config.vocab_size:
         raise DeemEvalError(f"{config.name}: tokenizer has {base_vocab} tokens, more than the LLM's vocabulary "

@@ -37,8 +37,8 @@ def corpus() -> list[str]:
     return lines
 
 
-@lru_cache(maxsize=2)
-def _trained_json(vocab_size: int) -> str:
+@lru_cache(maxsize=4)
+def _trained_json(vocab_size: int, lines: tuple[str, ...] | None = None) -> str:
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
 
     tok = Tokenizer(models.BPE(unk_token=None))
@@ -46,18 +46,19 @@ def _trained_json(vocab_size: int) -> str:
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=[UNK, BOS, EOS], show_progress=False,
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
-    tok.train_from_iterator(corpus(), trainer)
+    tok.train_from_iterator(corpus() if lines is None else list(lines), trainer)
     tok.post_processor = processors.TemplateProcessing(single=f"{BOS} $A", pair=f"{BOS} $A {BOS} $B",
                                                        special_tokens=[(BOS, tok.token_to_id(BOS))])
     return tok.to_str()
 
 
-def tiny_tokenizer(vocab_size: int = 1024):
-    """A fresh transformers fast tokenizer (ids: <unk>=0, <s>=1, </s>=2, like Llama's)."""
+def tiny_tokenizer(vocab_size: int = 1024, lines: tuple[str, ...] | None = None):
+    """A fresh transformers fast tokenizer (ids: <unk>=0, <s>=1, </s>=2, like Llama's), trained on the
+    default corpus or on `lines` (DEEM-micro's, which adds SynthScenes captions and questions)."""
     from tokenizers import Tokenizer
     from transformers import PreTrainedTokenizerFast
 
-    tok = PreTrainedTokenizerFast(tokenizer_object=Tokenizer.from_str(_trained_json(vocab_size)),
+    tok = PreTrainedTokenizerFast(tokenizer_object=Tokenizer.from_str(_trained_json(vocab_size, lines)),
                                   bos_token=BOS, eos_token=EOS, unk_token=UNK, pad_token=UNK)
     tok.padding_side = "left"
     return tok

@@ -26,6 +26,7 @@ class VisualOutput:
     queries: torch.Tensor                 # [B, Q, width] resampler output
     llm_tokens: torch.Tensor              # [B, Q, llm hidden]
     levels: list[torch.Tensor]            # [B, feature_dim, H_l, W_l] for each cross-attention level
+    mmfs_levels: list[torch.Tensor] | None = None   # the adapted maps MMFSNet feeds into the UNet (finest first)
 
 
 def sincos_position(dim: int, height: int, width: int, base_grid: int, device=None) -> torch.Tensor:
@@ -52,13 +53,13 @@ def sincos_position(dim: int, height: int, width: int, base_grid: int, device=No
 
 class MultiScaleEncoder(nn.Module):
     """ConvNeXt trunk with a linear adapter (to `feature_dim`) for each stage the model reads - the
-    resampler's level and the cross-attention levels - and one for the pooled token. (DEEM's code also
-    adapts the stride-4 stage, for its UNet-side feature injection, which a stock UNet does not take.)"""
+    resampler's level, the cross-attention levels and the MMFSNet levels (DEEM: c2..c5, the stride-4 stage
+    included, for the UNet-side feature injection) - and one for the pooled token."""
 
     def __init__(self, config: VisualConfig):
         super().__init__()
         self.trunk = ConvNeXt(config.convnext)
-        used = sorted({config.perceiver_level, *config.xattn_levels})
+        used = sorted({config.perceiver_level, *config.xattn_levels, *config.mmfs_levels})
         self.adapters = nn.ModuleDict({str(i): nn.Linear(config.convnext.dims[i], config.feature_dim) for i in used})
         self.pooled_adapter = nn.Linear(config.convnext.dims[-1], config.feature_dim)
 
@@ -110,7 +111,8 @@ class VisualTokenizer(nn.Module):
             lvl = levels[i]
             pos = self._position(lvl.shape[2], lvl.shape[3], lvl)
             xattn_levels.append(lvl + pos.T.reshape(1, -1, lvl.shape[2], lvl.shape[3]))
-        return VisualOutput(queries, self.to_llm(queries), xattn_levels)
+        mmfs = [levels[i] for i in self.config.mmfs_levels] or None
+        return VisualOutput(queries, self.to_llm(queries), xattn_levels, mmfs)
 
     def condition(self, out: VisualOutput) -> torch.Tensor:
         """The diffusion condition [B, Q, condition_dim] from the same query tokens."""

@@ -18,11 +18,11 @@ import dataclasses
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Literal
 
 from deem_eval.adapters import Request
 from deem_eval.errors import DeemEvalError
+from deem_eval.images import load_rgb
 from model_adapters.generation import (OomBackoff, YesNoTokens, find_yes_no_tokens, ordered_by_length,
                                        restore_order, yes_probability_from_logits)
 
@@ -154,11 +154,7 @@ class HFAdapter:
         image = request.image
         if image is None:
             raise DeemEvalError(f"{request.id}: the hf adapter needs an image")
-        if isinstance(image, (str, Path)):
-            from deem_eval.runner import load_image
-
-            return load_image(Path(image))
-        return image if image.mode == "RGB" else image.convert("RGB")
+        return load_rgb(image)   # paths are opened here; 16-bit images scaled, not clipped
 
     def encode(self, batch: Sequence[Request]) -> Any:
         """Processor inputs for a batch (left-padded), on the model's device, pixels in the model's dtype."""
