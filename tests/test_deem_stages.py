@@ -54,10 +54,8 @@ def test_overrides_are_typed_and_unknown_keys_name_the_valid_ones(tmp_path):
 
 def _tiny_named():
     from model_adapters.deem.mmfs import MMFSNet
-    from model_adapters.deem.presets import DEEM_TINY, build_model
+    from model_adapters.deem.presets import DEEM_TINY, TINY_UNET, build_model
     from model_adapters.deem.train import named_trainables
-
-    from model_adapters.deem.presets import TINY_UNET
 
     model = build_model(DEEM_TINY, seed=0)
     v = DEEM_TINY.visual
@@ -145,11 +143,11 @@ def tiny_deem_micro_free():
 
 
 def test_mmfs_at_step_zero_gives_todays_csr_loss(tiny_teacher):  # noqa: F811
+    from deem_eval.rng import derive_torch_generator
     from model_adapters.deem.mmfs import MMFSNet
     from model_adapters.deem.presets import DEEM_TINY, build_model
     from model_adapters.deem.stages import load_stage
     from model_adapters.deem.train import stage_losses
-    from deem_eval.rng import derive_torch_generator
     from tests.hf_tiny import make_images
 
     model = build_model(DEEM_TINY, seed=0)
@@ -178,8 +176,9 @@ def test_mmfs_at_step_zero_gives_todays_csr_loss(tiny_teacher):  # noqa: F811
 # ---- a stage-2 run learns, resumes exactly, and answers through the adapter -------------------------------------
 
 def _yes_no_data(n: int):
-    from model_adapters.deem.instruct_data import InstructExample, Turn
     from PIL import Image
+
+    from model_adapters.deem.instruct_data import InstructExample, Turn
 
     out = []
     for i in range(n):

@@ -37,7 +37,7 @@ class TrainMicroCommand:
 
         from .pipeline import FULL, QUICK, ship, train_micro
 
-        threads = args.threads or int(os.environ.get("OMP_NUM_THREADS", 0) or 0) or (os.cpu_count() or 1)
+        threads = args.threads or int(os.environ.get("OMP_NUM_THREADS") or 0) or (os.cpu_count() or 1)
         torch.set_num_threads(threads)
         command = "deem-eval train-micro " + " ".join(a for a in sys.argv[2:]) if sys.argv[1:2] == ["train-micro"] \
             else f"deem-eval train-micro --out {args.out}{' --quick' if args.quick else ''}"

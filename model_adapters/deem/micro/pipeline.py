@@ -258,8 +258,7 @@ def build_micro_model(variant: str, clip, llm_dir: Path, tokenizer_seed: int = 0
     """DEEM-micro with micro-CLIP's trunk and the pretrained micro-LLM (DEEM's own modules seeded)."""
     from transformers import LlamaForCausalLM
 
-    from ..presets import get_preset
-    from ..presets import build_model
+    from ..presets import build_model, get_preset
 
     model = build_model(get_preset(variant), seed=tokenizer_seed)
     missing, unexpected = model.visual.encoder.trunk.load_state_dict(clip.trunk.state_dict(), strict=True), None

@@ -153,7 +153,7 @@ def conditioning_gap(unet, scheduler, clip: MicroClip, tokenizer, world: World, 
     return {"right_caption_mse": float(r_.mean()), "wrong_caption_mse": float(w_.mean()),
             "empty_caption_mse": float(e_.mean()), "gap": float(diff.mean()),
             "gap_se": float(diff.std() / len(diff) ** 0.5), "relative_gap": float(diff.mean() / r_.mean()),
-            "share_right_better": float((diff > 0).float().mean()), "n": int(len(diff))}
+            "share_right_better": float((diff > 0).float().mean()), "n": len(diff)}
 
 
 @torch.no_grad()
