@@ -36,6 +36,8 @@ class ModelAdapter(Protocol):
 
     def generate(self, batch: Sequence[Request]) -> list[str]: ...
 
+    # optional: `content_fingerprint() -> str | None`, a digest of the files it loaded (see content_fingerprint)
+
 
 @runtime_checkable
 class YesProbabilityAdapter(ModelAdapter, Protocol):
@@ -50,6 +52,16 @@ def scoring_mode(adapter: Any) -> Scoring:
     if mode in ("logits", "both") and not hasattr(adapter, "yes_probability"):
         raise TypeError(f"adapter {adapter.name!r} asks for scoring={mode!r} but has no yes_probability()")
     return mode
+
+
+def content_fingerprint(adapter: Any) -> str | None:
+    """A digest of what the adapter loaded (answers file, weights), from its optional
+    `content_fingerprint()` method or attribute: it keeps a changed file at the same path from resuming
+    into the old run. None when the adapter has none (its options say everything)."""
+    value = getattr(adapter, "content_fingerprint", None)
+    if callable(value):
+        value = value()
+    return None if value is None else str(value)
 
 
 def config_dict(adapter: Any) -> dict[str, Any]:

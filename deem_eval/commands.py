@@ -90,7 +90,8 @@ def build_adapter(name: str, pairs: list[str], *, seed: int | None = None) -> An
 # ---- score -----------------------------------------------------------------------------------------
 
 class ScoreCommand:
-    help = ("Recompute a run's metrics with any parser, or score an answers file made elsewhere against a "
+    help = ("Recompute a run's metrics (metrics.json with the run's own parser; metrics.PARSER.json with "
+            "another, leaving metrics.json as it is), or score an answers file made elsewhere against a "
             "split (matched by id or by (subset, image, question), never by row order).")
     examples = """examples:
   deem-eval score results/runs/20261126T120000Z_random_pope
@@ -100,7 +101,9 @@ class ScoreCommand:
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("run_dir", nargs="?", type=_path, help="a run directory")
-        parser.add_argument("--parser", default=None, help="parser name (default: the run's; deem-eval list parsers)")
+        parser.add_argument("--parser", default=None,
+                            help="parser name (default: the run's, rewriting metrics.json; another writes "
+                                 "metrics.PARSER.json; deem-eval list parsers)")
         parser.add_argument("--split-dir", type=_path, help="the run's split, if it moved since the run")
         parser.add_argument("--split", type=_path, help="split directory to score --answers against")
         parser.add_argument("--answers", type=_path, help="answers file (POPE-style JSON lines, lmms-eval samples log)")
@@ -128,7 +131,8 @@ class ScoreCommand:
                                 f"{run_dir.manifest.split_fingerprint[:12]}…; this is not the split the run answered")
         parser = get_parser(args.parser or run_dir.manifest.parser)
         metrics = finalize(run_dir, split, parser)
-        print_metrics(metrics, title=f"{run_dir.manifest.model_label} on {split.name} (rescored)")
+        print_metrics(metrics, title=f"{run_dir.manifest.model_label} on {split.name} (rescored, {parser.name})")
+        print(f"wrote {run_dir.metrics_path(parser.name)}")
         return 0
 
     def _score_answers(self, args: argparse.Namespace) -> int:

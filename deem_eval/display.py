@@ -2,8 +2,30 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
+
+# C0, DEL, C1, and the bidirectional overrides that reorder what a terminal shows
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def strip_controls(text: object, keep: str = "") -> str:
+    """`text` without control characters (but those in `keep`): a label or note must not move the cursor,
+    retitle the window or plant an OSC 8 link in the user's terminal. A dropped tab or line break becomes a
+    space, so words do not run together."""
+    def replace(match: re.Match[str]) -> str:
+        ch = match.group()
+        return ch if ch in keep else " " if ch in "\t\n\r" else ""
+
+    return _CONTROL.sub(replace, str(text))
+
+
+def terminal_text(text: object, keep: str = "") -> str:
+    """`text` safe to hand to rich as markup: control characters stripped, `[...]` markup escaped."""
+    from rich.markup import escape
+
+    return escape(strip_controls(text, keep))
 
 
 def fmt_estimate(est: Mapping[str, Any] | None, percent: bool = True) -> str:
@@ -32,7 +54,7 @@ def print_metrics(metrics: Mapping[str, Any], title: str) -> None:
     points = ["precision", "recall", "yes_ratio", "unknown_rate"]
     if "auroc" in metrics["overall"]:
         points += ["auroc", "ece"]
-    table = Table(title=title, title_justify="left")
+    table = Table(title=terminal_text(title), title_justify="left")
     for name, justify in [("group", "left"), ("n", "right"), *((c, "right") for c in (*with_ci, *points))]:
         table.add_column(name.replace("_", " "), justify=justify, no_wrap=True)
 
@@ -40,7 +62,7 @@ def print_metrics(metrics: Mapping[str, Any], title: str) -> None:
         cells = [fmt_estimate(m.get(c)) for c in with_ci]
         cells += [fmt_estimate({"value": (m.get(c) or {}).get("value")}, percent=c not in ("auroc", "ece"))
                   for c in points]
-        table.add_row(label, str(m["n"]), *cells)
+        table.add_row(terminal_text(label), str(m["n"]), *cells)
 
     row("overall", metrics["overall"])
     hidden = []
@@ -48,13 +70,14 @@ def print_metrics(metrics: Mapping[str, Any], title: str) -> None:
         if len(values) < 2:
             continue
         if len(values) > MAX_ROWS_PER_FIELD:
-            hidden.append(f"{field} ({len(values)} values)")
+            hidden.append(terminal_text(f"{field} ({len(values)} values)"))
             continue
         for value, m in values.items():
             row(f"{field}={value}", m)
     console = Console(width=max(120, Console().width))
     console.print(table)
-    notes = [f"parser {metrics['parser']}", f"{metrics['n_answered']}/{metrics['n_selected']} answered"]
+    notes = [f"parser {terminal_text(metrics['parser'])}",
+             f"{metrics['n_answered']}/{metrics['n_selected']} answered"]
     if metrics.get("n_failed"):
         notes.append(f"[red]{metrics['n_failed']} failed[/red] (see failures.jsonl)")
     if hidden:

@@ -3,7 +3,8 @@
     <run dir>/manifest.json    who answered what: model + config, split + fingerprint, seeds, versions, times
     <run dir>/samples.jsonl    one record per answered sample, never two for one id
     <run dir>/failures.jsonl   per-sample failures (unreadable image, adapter exception); retried on resume
-    <run dir>/metrics.json     written by the scorer
+    <run dir>/metrics.json     written by the scorer, with the manifest's parser (the run's own numbers)
+    <run dir>/metrics.<parser>.json   a rescoring with another parser (`deem-eval score RUN --parser P`)
     <run dir>/lock             flock held by the one process writing the run (its pid, host, start time)
 
 One writer per run directory: the runner holds an exclusive `flock` on `lock` for the whole run (data-parallel
@@ -234,6 +235,7 @@ class RunManifest:
     world_size: int = 1
     n_selected: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
+    content_fingerprint: str | None = None   # digest of the adapter's loaded files (answers, weights); in run_key
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -356,11 +358,23 @@ class RunDir:
         atomic_write_text(self.failures_path(), "".join(f.to_line() for f in failures), fsync=True)
 
     # ---- metrics ---------------------------------------------------------------------------------
-    def write_metrics(self, metrics: Mapping[str, Any]) -> None:
-        _atomic_write_json(self.path / METRICS_FILE, metrics)
+    def metrics_path(self, parser: str | None = None) -> Path:
+        """metrics.json for the run's own parser, metrics.<parser>.json for any other: a rescoring never
+        overwrites the numbers the run was made with."""
+        if parser is None or parser == self.manifest.parser:
+            return self.path / METRICS_FILE
+        if not parser or any(c in parser for c in "/\\") or parser.startswith("."):
+            raise DeemEvalError(f"{parser!r}: not a usable parser name for a metrics file")
+        return self.path / f"metrics.{parser}.json"
 
-    def read_metrics(self) -> dict[str, Any] | None:
-        path = self.path / METRICS_FILE
+    def write_metrics(self, metrics: Mapping[str, Any]) -> Path:
+        """Written where its "parser" field says (metrics.json when that is the manifest's); the path."""
+        path = self.metrics_path(metrics.get("parser"))
+        _atomic_write_json(path, metrics)
+        return path
+
+    def read_metrics(self, parser: str | None = None) -> dict[str, Any] | None:
+        path = self.metrics_path(parser)
         if not path.exists():
             return None
         return json.loads(path.read_text(encoding="utf-8"))

@@ -1,6 +1,7 @@
 """Run one model adapter over one split: batched, resumable by id, failures recorded per sample.
 
-Restarting the same command (same model + config, split fingerprint, seed, limit) finds the unfinished run
+Restarting the same command (same model + config, split fingerprint, seed, limit, and the same content of
+the files the adapter loaded: its `content_fingerprint()`, see adapters.content_fingerprint) finds the unfinished run
 in the output directory and answers only the ids that are not in its samples.jsonl yet. Under torchrun /
 accelerate (RANK and WORLD_SIZE set) every rank answers the ids with index % WORLD_SIZE == RANK into its
 own file, and rank 0 merges them, sorted by id, when all ranks are done.
@@ -16,6 +17,7 @@ run that is locked is never joined; an unlocked one (its writer died) is resumed
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -32,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
-from .adapters import Request, config_dict, scoring_mode
+from .adapters import Request, config_dict, content_fingerprint, scoring_mode
 from .errors import DeemEvalError
 from .images import load_rgb
 from .parsing import Parser
@@ -90,21 +92,47 @@ def select_samples(split: Split, limit: int | None) -> list[Sample]:
     return sorted(ranked[:limit], key=lambda s: s.id)
 
 
-def run_key(model: str, adapter_config: dict[str, Any], split: Split, options: RunOptions) -> str:
+def run_key(model: str, adapter_config: dict[str, Any], split: Split, options: RunOptions,
+            content: str | None = None) -> str:
+    """Hash of what makes two runs the same; `content` (the adapter's content fingerprint) is left out when
+    None so keys of adapters without one are unchanged."""
     identity = {"model": model, "config": adapter_config, "split": split.fingerprint,
                 "seed": options.seed, "limit": options.limit}
+    if content is not None:
+        identity["content"] = content
     return hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def effective_limit(split: Split, limit: int | None) -> int | None:
+    """None when `limit` covers the whole split: such a run answers every sample, so it is the same run as
+    one without --limit (same run key, not marked as a subset)."""
+    return None if limit is not None and limit >= len(split.samples) else limit
 
 
 def run(adapter: Any, split: Split, parser: Parser, options: RunOptions) -> RunResult:
     mode = scoring_mode(adapter)
+    options = dataclasses.replace(options, limit=effective_limit(split, options.limit))
     selected = select_samples(split, options.limit)
-    key = run_key(adapter.name, config_dict(adapter), split, options)
-    run_dir, lock = _open_or_create(adapter, split, parser, options, key, mode, len(selected))
+    content = content_fingerprint(adapter)
+    key = run_key(adapter.name, config_dict(adapter), split, options, content)
+    run_dir, lock = _open_or_create(adapter, split, parser, options, key, mode, len(selected), content)
     try:
+        _check_same_parser(run_dir, parser)
         return _run_locked(adapter, split, parser, options, mode, selected, run_dir)
     finally:
         lock.release()
+
+
+def _check_same_parser(run_dir: RunDir, parser: Parser) -> None:
+    """A resumed run keeps its manifest's parser: its samples' `parsed` column and metrics.json were made
+    with it, and mixing two parsers in one run would make them disagree. Other parsers are for rescoring."""
+    own = run_dir.manifest.parser
+    if own == parser.name:
+        return
+    raise DeemEvalError(f"{run_dir.path}: this run is scored with parser {own!r}, not {parser.name!r}. Resume "
+                        f"it with --parser {own} (or omit --parser if that is the default), then rescore with "
+                        f"`deem-eval score {run_dir.path} --parser {parser.name}` (writes "
+                        f"metrics.{parser.name}.json beside its metrics.json), or pass another --out for a new run.")
 
 
 def _run_locked(adapter, split: Split, parser: Parser, options: RunOptions, mode: str,
@@ -132,11 +160,25 @@ def _run_locked(adapter, split: Split, parser: Parser, options: RunOptions, mode
 
 def finalize(run_dir: RunDir, split: Split, parser: Parser, selected: Sequence[Sample] | None = None
              ) -> dict[str, Any]:
-    """Score the run's answers and write metrics.json (also used by `deem-eval score`)."""
+    """Score the run's answers and write them (also used by `deem-eval score`): metrics.json with the
+    manifest's parser, metrics.<parser>.json with any other, which leaves the manifest alone too."""
+    metrics = score_run(run_dir, split, parser, selected)
+    run_dir.write_metrics(metrics)
+    own = parser.name == run_dir.manifest.parser
+    if own and metrics["complete"] and run_dir.manifest.finished_utc is None:
+        run_dir.manifest.finished_utc = _utc_now()
+        run_dir.write_manifest()
+    return metrics
+
+
+def score_run(run_dir: RunDir, split: Split, parser: Parser, selected: Sequence[Sample] | None = None, *,
+              repair: bool = True) -> dict[str, Any]:
+    """The metrics document of the run's answers with `parser`, written nowhere (the leaderboard rescores
+    read-only with this, `repair=False` leaving a torn last line in place)."""
     if selected is None:
         selected = select_samples(split, run_dir.manifest.limit)
     samples = {s.id: s for s in selected}
-    records = run_dir.read_records()
+    records = run_dir.read_records(repair=repair)
     failures = [f for f in run_dir.read_failures() if f.id in samples]
     answers = [Answer(r.id, r.output, r.yes_prob) for r in records]
     metrics = score_answers(samples, answers, parser, n_selected=len(selected), failures=failures)
@@ -144,10 +186,6 @@ def finalize(run_dir: RunDir, split: Split, parser: Parser, selected: Sequence[S
     metrics["run"] = {"model": run_dir.manifest.model, "model_label": run_dir.manifest.model_label,
                       "split_name": split.name, "split_fingerprint": split.fingerprint,
                       "benchmark": split.meta.benchmark}
-    run_dir.write_metrics(metrics)
-    if metrics["complete"] and run_dir.manifest.finished_utc is None:
-        run_dir.manifest.finished_utc = _utc_now()
-        run_dir.write_manifest()
     return metrics
 
 
@@ -242,12 +280,13 @@ def _answer(adapter, mode, parser, requests, samples) -> list[SampleRecord]:
 
 # ---- run directories -------------------------------------------------------------------------------
 
-def _open_or_create(adapter, split, parser, options, key, mode, n_selected) -> tuple[RunDir, RunLock]:
+def _open_or_create(adapter, split, parser, options, key, mode, n_selected, content=None
+                    ) -> tuple[RunDir, RunLock]:
     """The run to write, with its lock held by this process (the caller releases it)."""
-    new_manifest = partial(_manifest, adapter, split, parser, options, key, mode, n_selected)
+    new_manifest = partial(_manifest, adapter, split, parser, options, key, mode, n_selected, content)
     lock_name = _lock_name(options)
     if options.run_dir is not None:
-        return _open_explicit(options.run_dir, lock_name, adapter, split, key, new_manifest)
+        return _open_explicit(options.run_dir, lock_name, adapter, split, key, new_manifest, content)
     if options.world_size > 1 and options.rank != 0:
         return _wait_for_rank0_run(options.out, key, lock_name)
     options.out.mkdir(parents=True, exist_ok=True)
@@ -278,7 +317,7 @@ def _lock_name(options: RunOptions) -> str:
 
 
 def _open_explicit(path: Path, lock_name: str, adapter, split: Split, key: str,
-                   new_manifest: Callable[[], RunManifest]) -> tuple[RunDir, RunLock]:
+                   new_manifest: Callable[[], RunManifest], content: str | None = None) -> tuple[RunDir, RunLock]:
     """--run-dir: locked first, then the manifest is read or created, so two writers never both decide."""
     path.mkdir(parents=True, exist_ok=True)
     lock = RunLock.acquire(path / lock_name)
@@ -289,7 +328,7 @@ def _open_explicit(path: Path, lock_name: str, adapter, split: Split, key: str,
             except FileExistsError:   # another rank of this run created it first
                 pass
         run = RunDir.open(path)
-        _check_same_run(run, adapter, split, key)
+        _check_same_run(run, adapter, split, key, content)
         return run, lock
     except BaseException:
         lock.release()
@@ -308,7 +347,7 @@ def _make_new_dir(out: Path, name: str) -> Path:
             path = out / f"{name}-{suffix}"
 
 
-def _check_same_run(run: RunDir, adapter, split: Split, key: str) -> None:
+def _check_same_run(run: RunDir, adapter, split: Split, key: str, content: str | None = None) -> None:
     m = run.manifest
     if m.run_key == key:
         return
@@ -318,6 +357,8 @@ def _check_same_run(run: RunDir, adapter, split: Split, key: str) -> None:
     if m.split_name != split.name or m.split_fingerprint != split.fingerprint:
         reasons.append(f"it holds split {m.split_name!r} ({m.split_fingerprint[:12]}…), not {split.name!r} "
                        f"({split.fingerprint[:12]}…)")
+    if not reasons and m.content_fingerprint != content:
+        reasons.append("the files the model loads (answers file or weights) changed since it was started")
     if not reasons:
         reasons.append("its model options, seed or --limit differ")
     raise DeemEvalError(f"{run.path}: refusing to write into this run directory: {'; '.join(reasons)}. "
@@ -391,7 +432,7 @@ def _merge_ranks(run_dir: RunDir, world_size: int) -> None:
 
 
 def _manifest(adapter, split: Split, parser: Parser, options: RunOptions, key: str, mode: str,
-              n_selected: int) -> RunManifest:
+              n_selected: int, content: str | None = None) -> RunManifest:
     return RunManifest(
         run_key=key, model=adapter.name, model_label=adapter.label, adapter_config=config_dict(adapter),
         split_name=split.name, split_fingerprint=split.fingerprint,
@@ -399,7 +440,7 @@ def _manifest(adapter, split: Split, parser: Parser, options: RunOptions, key: s
         seed=options.seed, limit=options.limit, batch_size=options.batch_size, scoring=mode, parser=parser.name,
         deem_eval_version=__version__, git_sha=_git_sha(), library_versions=_library_versions(),
         device=str(getattr(adapter, "device", "cpu")), started_utc=_utc_now(), world_size=options.world_size,
-        n_selected=n_selected)
+        n_selected=n_selected, content_fingerprint=content)
 
 
 def _library_versions() -> dict[str, str]:

@@ -10,6 +10,7 @@ from pathlib import Path
 from deem_eval.adapters import Request
 from deem_eval.benchmark import NoOptions
 from deem_eval.errors import DeemEvalError
+from deem_eval.fingerprint import file_sha256
 from deem_eval.rng import derive_rng
 
 
@@ -102,6 +103,11 @@ class Replay:
                     raise DeemEvalError(f"{path}:{lineno}: duplicate id {key!r}")
                 self.answers[str(key)] = str(text)
         self.label = config.label or f"replay:{path.stem}"
+        self._sha256 = file_sha256(path)     # of the file as read now (it may change while the run goes on)
+
+    def content_fingerprint(self) -> str:
+        """The answers file's sha256: an edited file is a new run, not a resume into the old one."""
+        return f"sha256:{self._sha256}"
 
     def generate(self, batch: Sequence[Request]) -> list[str]:
         missing = [r.id for r in batch if r.id not in self.answers]

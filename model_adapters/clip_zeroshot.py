@@ -29,6 +29,7 @@ from typing import Any, Literal
 
 from deem_eval.adapters import Request
 from deem_eval.errors import DeemEvalError
+from deem_eval.fingerprint import directory_fingerprint, file_sha256
 from deem_eval.images import load_rgb
 from model_adapters.generation import OomBackoff, dedupe
 
@@ -80,6 +81,7 @@ class CLIPZeroShot:
         self._text_cache: dict[str, Any] = {}   # normalised class name -> unit text embedding (float32, cpu)
         self._backoff = OomBackoff()
         self._probs: dict[str, float] = {}       # scoring=both: P(yes) computed by generate()
+        self._loaded: Any = None                 # the micro-CLIP directory or hf Checkpoint (for the fingerprint)
         if self._load_micro_clip():
             return
         checkpoint = loading.resolve_checkpoint(self.config.path)
@@ -92,8 +94,23 @@ class CLIPZeroShot:
             raise DeemEvalError(f"{checkpoint.source}: cannot load a CLIP model: {exc}") from None
         if not hasattr(self.model, "get_text_features") or not hasattr(self.model, "get_image_features"):
             raise DeemEvalError(f"{checkpoint.source}: {type(self.model).__name__} is not a CLIP-style dual encoder")
+        self._loaded = checkpoint
         self.dtype = self.model.dtype
         self.label = self.config.label or f"clip:{checkpoint.display_name}"
+
+    def content_fingerprint(self) -> str | None:
+        """Digest of the loaded model (snapshot commit or files) and of candidates_file: either changing at the
+        same path is a new run, not a resume into the old one."""
+        from model_adapters.hf import loading
+
+        parts = []
+        if isinstance(self._loaded, Path):
+            parts.append(directory_fingerprint(self._loaded))
+        elif self._loaded is not None:
+            parts.append(loading.checkpoint_fingerprint(self._loaded) or "")
+        if self.config.candidates_file is not None and Path(self.config.candidates_file).is_file():
+            parts.append("candidates:" + file_sha256(Path(self.config.candidates_file)))
+        return "+".join(parts) if any(parts) else None
 
     def _load_micro_clip(self) -> bool:
         """`-M path=micro-clip` (the shipped one) or a micro-CLIP directory: the project's own dual encoder."""
@@ -108,6 +125,7 @@ class CLIPZeroShot:
             return False
         model, tokenizer = load_micro_clip(path, device=self.device)
         self.model, self.processor = DualEncoder(model).eval(), Processor(tokenizer, model.config)
+        self._loaded = path
         self.dtype = self.model.dtype
         self.label = self.config.label or f"clip:{path.name}"
         return True

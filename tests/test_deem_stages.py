@@ -317,3 +317,28 @@ def test_two_processes_train_the_same_weights_as_one(tmp_path):
     assert not torch.allclose(a["llm.model.embed_tokens.weight"], untrained)      # the runs did train
     saved = json.loads((tmp_path / "two" / "final" / "stage.json").read_text())
     assert saved["processes"] == 2
+
+
+def test_a_global_batch_the_processes_cannot_share_is_refused():
+    from deem_eval.errors import DeemEvalError
+    from model_adapters.deem.stages import load_stage
+
+    stage = load_stage("sft", ["global_batch=12", "grad_accum=2"])
+    assert stage.per_process_batch(1) == 6 and stage.per_process_batch(2) == 3 and stage.per_process_batch(3) == 2
+    with pytest.raises(DeemEvalError, match="not divisible by processes \\(4\\) x grad_accum \\(2\\)"):
+        stage.per_process_batch(4)
+    assert load_stage("sft", ["batch_size=5"]).per_process_batch(8) == 5      # no global batch: per process
+
+
+def test_resuming_a_checkpoint_of_another_preset_is_refused(tmp_path):
+    from deem_eval.errors import DeemEvalError
+    from model_adapters.deem.presets import DEEM_TINY, build_model
+    from model_adapters.deem.stages import load_stage
+    from model_adapters.deem.train import train_stage
+
+    data = _yes_no_data(8)
+    stage = load_stage("sft", ["steps=2", "batch_size=4", "csr_weight=0.0", "image_size=32"])
+    train_stage(build_model(DEEM_TINY, seed=0), stage, data, tmp_path, seed=0, stop_at=1, progress=False)
+    other = build_model(DEEM_TINY.replace(name="deem-tiny-b"), seed=0)
+    with pytest.raises(DeemEvalError, match="another stage config, model, data or seed"):
+        train_stage(other, stage, data, tmp_path, seed=0, resume=True, progress=False)

@@ -46,11 +46,15 @@ filters (--filter, repeatable, all must match; commas mean "or"):
         parser.add_argument("--paired", metavar="MODEL",
                             help="after the table, pair MODEL with every other model on each split it answered "
                                  "(McNemar, paired bootstrap, Holm-adjusted) and say which differences are significant")
+        parser.add_argument("--parser", metavar="NAME",
+                            help="rescore every run with this answer parser (from its samples.jsonl, nothing is "
+                                 "written); needed when runs of one split were scored with different parsers")
         add_reported_arguments(parser)
 
     def run(self, args: argparse.Namespace) -> int:
         board = make_board(args.run_dirs, metrics=args.metric, sort=args.sort, ascending=args.ascending,
-                           filters=args.filter, reported=reported_table(args), reported_dir=args.reported_dir)
+                           filters=args.filter, reported=reported_table(args), reported_dir=args.reported_dir,
+                           parser=args.parser)
         from .render import RENDERERS, print_terminal, to_plain
 
         if args.format == "terminal":
@@ -87,12 +91,16 @@ def reported_table(args: argparse.Namespace) -> str | None:
 
 
 def make_board(run_dirs, *, metrics=None, sort=None, ascending=False, filters=(), reported=None,
-               reported_dir=None):
-    """Discover, filter, select and check runs, then build the table (shared with `deem-eval report`)."""
+               reported_dir=None, parser: str | None = None):
+    """Discover, filter, select and check runs, then build the table (shared with `deem-eval report`);
+    `parser` rescores every chosen run with that parser, else runs of one split must share one."""
+    from ..scoring import get_parser
     from . import reported as reported_mod
-    from .runs import RunFilter, Selection, apply_filters, check_fingerprints, discover, select
+    from .runs import RunFilter, Selection, apply_filters, check_fingerprints, check_parsers, discover, rescore, select
     from .table import build
 
+    if parser is not None:
+        parser = get_parser(parser).name                 # an unknown name fails here, with suggestions
     parsed = [RunFilter.parse(f) for f in filters]
     table = reported_mod.load_table(reported, reported_dir) if reported else None
     try:
@@ -105,8 +113,11 @@ def make_board(run_dirs, *, metrics=None, sort=None, ascending=False, filters=()
     if runs and not kept:
         raise DeemEvalError(f"no run matches {' and '.join(filters)} (of {len(runs)} runs found)")
     selection = select(kept)
-    selection = Selection(selection.chosen, selection.superseded, skipped + selection.skipped)
+    chosen = selection.chosen if parser is None else [rescore(r, parser) for r in selection.chosen]
+    selection = Selection(chosen, selection.superseded, skipped + selection.skipped)
     check_fingerprints(selection.chosen)
+    if parser is None:
+        check_parsers(selection.chosen)
     if not selection.chosen and table is None:
         raise DeemEvalError("no scored runs to show; score them with `deem-eval score RUN_DIR`")
     return build(selection, metrics=metrics, sort=sort, ascending=ascending, reported=table)

@@ -8,10 +8,13 @@ carry the raw numbers on the 0-1 scale of metrics.json, with interval bounds and
 from __future__ import annotations
 
 import csv
+import html
 import io
 import json
+import re
 from collections.abc import Callable
 
+from ..display import strip_controls, terminal_text
 from ..metrics import Estimate
 from .table import Leaderboard, Row
 
@@ -67,8 +70,9 @@ def _header(board: Leaderboard) -> list[str]:
 def _title(board: Leaderboard) -> str:
     metrics = sorted({c.metric for c in board.columns})
     order = "descending" if board.descending else "ascending"
+    parsed = f"; answers parsed with {board.parser!r}" if board.parser else ""
     return (f"deem-eval leaderboard: {', '.join(metrics)} in % with 95% CI; "
-            f"sorted by {board.sort_label} ({order})")
+            f"sorted by {board.sort_label} ({order}){parsed}")
 
 
 def _rank_text(row: Row) -> str:
@@ -106,34 +110,36 @@ def print_terminal(board: Leaderboard, console=None) -> None:
         console = Console()
         if not console.is_terminal:            # piped or redirected: do not squeeze to 80 columns
             console = Console(width=max(console.width, 200))
-    table = Table(title=_title(board), title_justify="left", show_lines=False)
-    for i, name in enumerate(_header(board)):
+    table = Table(title=terminal_text(_title(board)), title_justify="left", show_lines=False)
+    for i, name in enumerate(terminal_text(h) for h in _header(board)):
         if i < 2:
             table.add_column(name, justify="left" if i else "right", no_wrap=True)
         else:
             table.add_column(name, justify="right", overflow="fold", min_width=max(5, min(len(name), 8)))
     measured, reported = board.measured, board.reported_rows
     for row in measured:
-        table.add_row(_rank_text(row), row.model, *(_rich_cell(v, ci, m, b) for v, ci, m, b in _cells(board, row)))
+        table.add_row(_rank_text(row), terminal_text(row.model),
+                      *(_rich_cell(v, ci, m, b) for v, ci, m, b in _cells(board, row)))
     if reported and board.reported is not None:
         table.add_section()
-        table.add_row("", f"reported ({board.reported.short}, see notes)", style="italic yellow")
+        table.add_row("", terminal_text(f"reported ({board.reported.short}, see notes)"), style="italic yellow")
         for row in reported:
-            table.add_row(_rank_text(row), row.model, *(v for v, _, _, _ in _cells(board, row)),
-                          style="italic yellow")
+            table.add_row(_rank_text(row), terminal_text(row.model),
+                          *(terminal_text(v) for v, _, _, _ in _cells(board, row)), style="italic yellow")
     console.print(table)
     for line in _legend(board):
-        console.print(line, highlight=False)
+        console.print(strip_controls(line), highlight=False, markup=False)
     for note in board.notes:
-        console.print(f"- {note}", highlight=False, markup=False)
+        console.print("- " + strip_controls(note, keep="\n"), highlight=False, markup=False)
 
 
 def _rich_cell(value: str, ci: str, marks: str, best: bool) -> str:
     from rich.markup import escape
 
+    value, marks = strip_controls(value), strip_controls(marks)
     text = f"[bold]{escape(value)}[/bold]" if best else escape(value)
     if marks:
-        text += f"[red]{marks}[/red]"
+        text += f"[red]{escape(marks)}[/red]"
     if ci:
         text += f"\n[dim]{escape(ci)}[/dim]"       # the interval on its own line keeps columns narrow
     return text
@@ -141,21 +147,32 @@ def _rich_cell(value: str, ci: str, marks: str, best: bool) -> str:
 
 # ---- Markdown ------------------------------------------------------------------------------------------
 
-def to_markdown(board: Leaderboard) -> str:
-    def md(text: str) -> str:
-        return text.replace("|", "\\|")
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]|#~])")
 
+
+def md_escape(text: str) -> str:
+    """Text for a Markdown cell or list item that renders as itself: no raw HTML (`<script>`, `<img
+    onerror>`), no links, images, code or emphasis, no cell break; control characters and line breaks go."""
+    return html.escape(_MD_SPECIAL.sub(r"\\\1", strip_controls(text)), quote=False)
+
+
+def _md_note(text: str) -> str:
+    """A list item; the lines of a multi-line note stay lines of the same item."""
+    return "- " + "\n  ".join(md_escape(line) for line in strip_controls(text, keep="\n").split("\n"))
+
+
+def to_markdown(board: Leaderboard) -> str:
     header = _header(board)
-    lines = [f"**{md(_title(board))}**", "", "| " + " | ".join(md(h) for h in header) + " |",
+    lines = [f"**{md_escape(_title(board))}**", "", "| " + " | ".join(md_escape(h) for h in header) + " |",
              "|" + "|".join(["---:", ":---"] + ["---:"] * (len(header) - 2)) + "|"]
     for row in board.measured + board.reported_rows:
         cells = []
         for value, ci, marks, best in _cells(board, row):
-            text = f"**{value}**" if best else value
+            text = f"**{md_escape(value)}**" if best else md_escape(value)
             if ci:
-                text += f" {ci}"
-            cells.append(md(text + marks))
-        model = md(_model_text(row, board))
+                text += f" {ci}"                   # made here from numbers: "[55.1, 58.6]" needs no escaping
+            cells.append(text + md_escape(marks))
+        model = md_escape(_model_text(row, board))
         rank = _rank_text(row)
         if row.kind == "reported":
             model, rank = f"*{model}*", "*rep.*"
@@ -163,7 +180,7 @@ def to_markdown(board: Leaderboard) -> str:
     extra = _legend(board) + board.notes
     if extra:
         lines.append("")
-        lines += [f"- {md(n)}" for n in extra]
+        lines += [_md_note(n) for n in extra]
     return "\n".join(lines) + "\n"
 
 
@@ -176,17 +193,32 @@ def to_csv(board: Leaderboard) -> str:
     header = ["rank", "kind", "model", "source"]
     for name in names:
         header += [name, f"{name} ci_low", f"{name} ci_high", f"{name} n", f"{name} flags"]
-    writer.writerow(header)
+    writer.writerow([csv_text(h) for h in header])
     for row in board.measured + board.reported_rows:
-        out = ["" if row.rank is None else row.rank, row.kind, row.model, row.source or ""]
+        out = ["" if row.rank is None else row.rank, csv_text(row.kind), csv_text(row.model),
+               csv_text(row.source or "")]
         keys = [c.key for c in board.columns] + (["average"] if board.average else [])
         for key in keys:
             est = row.estimate(key)
             cell = row.cells.get(key)
             out += [_num(est and est.value), _num(est and est.ci_low), _num(est and est.ci_high),
-                    "" if est is None else est.n, cell.marks if cell else ""]
+                    "" if est is None else est.n, csv_text(cell.marks) if cell else ""]
         writer.writerow(out)
     return buffer.getvalue()
+
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_PLAIN_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+
+
+def csv_text(text: str) -> str:
+    """A text cell a spreadsheet will not run: one starting like a formula (`=HYPERLINK(...)`, `+`, `-`, `@`,
+    tab, CR) gets a leading `'`; a plain number (-0.5) is left as is, and control characters but tab and line
+    breaks are dropped. Numeric columns are not passed through this."""
+    text = strip_controls(text, keep="\t\n\r")
+    if text.startswith(_FORMULA_START) and not _PLAIN_NUMBER.fullmatch(text):
+        return "'" + text
+    return text
 
 
 def _num(value: float | None) -> str:

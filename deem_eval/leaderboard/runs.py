@@ -1,13 +1,18 @@
-"""Find run directories, pick the one run per (model label, split) that a leaderboard shows, and refuse to
-rank runs of one split that answered different questions (different split fingerprints).
+"""Find run directories, pick the one run per (configuration, split) that a leaderboard shows, and refuse to
+rank runs of one split that answered different questions (different split fingerprints) or were scored with
+different parsers.
 
-The newest complete run wins; older runs and incomplete runs it replaces are listed as superseded, so a
-reader can see that nothing was silently dropped. A model with only incomplete runs keeps its newest one,
-marked, rather than disappearing from the table.
+A configuration is what makes two runs the same command apart from the split and --limit: model, adapter
+options and seed (the run key without split and limit). Configurations that share a label get the options
+that tell them apart appended (`random[p_yes=0.9]`), so no run hides another. Per configuration and split the
+newest complete run of the whole split wins; a --limit or incomplete run never supersedes one, however new.
+Runs it replaces are listed as superseded, so a reader can see that nothing was silently dropped. A
+configuration with only partial runs keeps its best one, marked, rather than disappearing from the table.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 import json
 from collections.abc import Iterable, Sequence
@@ -28,10 +33,29 @@ class RunInfo:
     path: Path
     manifest: RunManifest
     metrics: dict[str, Any] | None
+    display_label: str | None = None      # set by `select` when configurations share a label
 
     @property
     def label(self) -> str:
+        return self.display_label or self.base_label
+
+    @property
+    def base_label(self) -> str:
         return self.manifest.model_label or self.manifest.model
+
+    @property
+    def parser(self) -> str:
+        """The parser its numbers come from (the metrics document's own record, else the manifest's)."""
+        return str((self.metrics or {}).get("parser") or self.manifest.parser)
+
+    @property
+    def config(self) -> str:
+        """Model, adapter options and seed as one canonical string: runs that differ in it are different rows."""
+        return json.dumps({"model": self.manifest.model, "config": self.manifest.adapter_config,
+                           "seed": self.manifest.seed}, sort_keys=True, default=str)
+
+    def options(self) -> dict[str, Any]:
+        return {**self.manifest.adapter_config, "seed": self.manifest.seed}
 
     @property
     def split_name(self) -> str:
@@ -75,7 +99,14 @@ class RunInfo:
 
     @property
     def limited(self) -> bool:
-        return self.manifest.limit is not None
+        """A --limit smaller than the split (a limit that covered it answered every sample)."""
+        limit = self.manifest.limit
+        return limit is not None and not (self.n_selected and self.n_selected < limit)
+
+    @property
+    def full(self) -> bool:
+        """Complete, on the whole split: the only kind of run that supersedes every other."""
+        return self.complete and not self.limited
 
     @property
     def time(self) -> str:
@@ -218,31 +249,101 @@ def apply_filters(runs: Iterable[RunInfo], filters: Sequence[RunFilter]) -> list
 # ---- selection ----------------------------------------------------------------------------------------
 
 def select(runs: Sequence[RunInfo]) -> Selection:
-    """The newest complete run per (model label, split name); else the newest scored run, marked."""
+    """Per (configuration, split name): the newest full run, else the newest complete --limit run, else the
+    newest scored run; each run labelled so that configurations sharing a label are told apart."""
     by_key: dict[tuple[str, str], list[RunInfo]] = {}
     skipped: list[tuple[Path, str]] = []
+    scored = []
     for run in runs:
         if not run.scored:
             skipped.append((run.path, f"not scored yet (no metrics.json); run `deem-eval score {run.path}`"))
             continue
+        scored.append(run)
+    labels = distinct_labels(scored)
+    for run in scored:
+        run = dataclasses.replace(run, display_label=labels[run.config])
         by_key.setdefault((run.label, run.split_name), []).append(run)
     chosen, superseded = [], []
     for key in sorted(by_key):
-        candidates = sorted(by_key[key], key=lambda r: (r.time, r.name), reverse=True)
-        complete = [r for r in candidates if r.complete]
-        best = complete[0] if complete else candidates[0]
+        candidates = sorted(by_key[key], key=lambda r: (r.full, r.complete, r.time, r.name), reverse=True)
+        best = candidates[0]
         chosen.append(best)
-        for other in candidates:
-            if other is best:
-                continue
-            if other.complete:
-                reason = "an older complete run"
-            elif best.complete:
-                reason = "incomplete; a complete run exists"
-            else:
-                reason = "an older incomplete run"
-            superseded.append(Superseded(other, best, reason))
+        superseded += [Superseded(other, best, _why_superseded(other, best)) for other in candidates[1:]]
     return Selection(chosen, superseded, skipped)
+
+
+def _why_superseded(run: RunInfo, best: RunInfo) -> str:
+    if run.full:
+        return "an older complete run"
+    if run.complete and best.full:
+        return f"--limit {run.manifest.limit}; a complete run of the whole split exists"
+    if best.full or best.complete:
+        return "incomplete; a complete run exists"
+    return "an older complete --limit run" if run.complete else "an older incomplete run"
+
+
+def distinct_labels(runs: Sequence[RunInfo]) -> dict[str, str]:
+    """Row label per configuration: the run's label, plus `[key=value,...]` of the options that differ
+    between configurations sharing that label (the configuration's hash when no option tells them apart)."""
+    by_label: dict[str, dict[str, RunInfo]] = {}
+    for run in runs:
+        by_label.setdefault(run.base_label, {}).setdefault(run.config, run)
+    out: dict[str, str] = {}
+    for label, configs in by_label.items():
+        if len(configs) == 1:
+            out.update({c: label for c in configs})
+            continue
+        options = {c: r.options() for c, r in configs.items()}
+        keys = sorted({k for o in options.values() for k in o})
+        differing = [k for k in keys if len({json.dumps(o.get(k), sort_keys=True, default=str)
+                                             for o in options.values()}) > 1]
+        shown = {c: ",".join(f"{k}={o[k]}" for k in differing if k in o) for c, o in options.items()}
+        for config, text in shown.items():
+            if not text or list(shown.values()).count(text) > 1:     # only the model name tells them apart
+                text = ",".join(filter(None, [text, f"model={configs[config].manifest.model}"]))
+            out[config] = f"{label}[{text}]"
+    return out
+
+
+def check_parsers(chosen: Sequence[RunInfo]) -> None:
+    """Refuse to rank runs of one split whose numbers come from different parsers, naming the runs."""
+    by_split: dict[str, dict[str, list[RunInfo]]] = {}
+    for run in chosen:
+        by_split.setdefault(run.split_name, {}).setdefault(run.parser, []).append(run)
+    problems = []
+    for split, parsers in sorted(by_split.items()):
+        if len(parsers) < 2:
+            continue
+        lines = [f"split {split!r} was scored with {len(parsers)} parsers:"]
+        for name, group in sorted(parsers.items()):
+            lines.append(f"  {name}: " + ", ".join(f"{r.path} ({r.label})" for r in group))
+        problems.append("\n".join(lines))
+    if problems:
+        raise DeemEvalError(
+            "refusing to rank runs scored with different answer parsers.\n" + "\n".join(problems)
+            + "\nPass --parser NAME to rescore them all with one parser from their samples.jsonl (nothing is "
+              "written), or keep one set with --filter.")
+
+
+def rescore(run: RunInfo, parser: str) -> RunInfo:
+    """The run with its metrics recomputed by `parser` from samples.jsonl (read-only), for a leaderboard whose
+    cells must all come from one parser."""
+    if run.parser == parser:
+        return run
+    from ..runner import score_run
+    from ..scoring import get_parser
+    from ..splits import Split
+
+    split_dir = Path(run.manifest.split_dir or "")
+    if not run.manifest.split_dir or not (split_dir / "split.json").is_file():
+        raise DeemEvalError(f"{run.path}: cannot rescore with {parser!r}: its split {str(split_dir)!r} is gone "
+                            f"(rescore it with `deem-eval score {run.path} --parser {parser} --split-dir DIR`)")
+    split = Split.load(split_dir, check_fingerprint=False)
+    if split.fingerprint != run.fingerprint:
+        raise DeemEvalError(f"{run.path}: cannot rescore with {parser!r}: {split_dir} now holds another split "
+                            f"(fingerprint {split.fingerprint[:12]}… vs the run's {run.fingerprint[:12]}…)")
+    metrics = score_run(RunDir.open(run.path), split, get_parser(parser), repair=False)
+    return dataclasses.replace(run, metrics=metrics)
 
 
 def check_fingerprints(chosen: Sequence[RunInfo]) -> None:

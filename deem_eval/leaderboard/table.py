@@ -96,6 +96,7 @@ class Leaderboard:
     marks_used: dict[str, str] = field(default_factory=dict)
     selection: Selection | None = None
     reported: ReportedTable | None = None
+    parser: str | None = None            # the one answer parser every measured cell comes from, if one
 
     @property
     def measured(self) -> list[Row]:
@@ -256,6 +257,8 @@ def build(selection: Selection, *, metrics: Sequence[str] | None = None, sort: s
     board = Leaderboard(columns, rows + reported_rows, average, sort_label, descending,
                         selection=selection, reported=reported)
     board.notes, board.marks_used = _notes(board, selection, reported)
+    parsers = {r.parser for r in runs}
+    board.parser = next(iter(parsers)) if len(parsers) == 1 else None
     return board
 
 
@@ -337,6 +340,7 @@ def _notes(board: Leaderboard, selection: Selection, reported: ReportedTable | N
                 problem_runs[str(cell.run.path)] = cell.run
     for path, run in sorted(problem_runs.items()):
         notes.append(f"{run.label} on {run.split_name}: " + "; ".join(run.problems()) + f" ({path})")
+    notes += _parser_notes(selection.chosen)
     if board.average:
         n = len(board.average.keys)
         notes.append(f"{board.average.label}: unweighted mean of the {n} columns, shown only where a row has "
@@ -363,3 +367,18 @@ def _notes(board: Leaderboard, selection: Selection, reported: ReportedTable | N
             notes.append(f"reported {reported.citation}: no columns in common with these runs "
                          f"(reported numbers are RobustVQA / POPE accuracy)")
     return notes, used
+
+
+def _parser_notes(runs: Sequence[RunInfo]) -> list[str]:
+    """Which parser the numbers come from: once for the table when one parser made them all, else per split
+    (runs of one split never mix parsers: make_board refuses or rescores)."""
+    by_split: dict[str, set[str]] = {}
+    for run in runs:
+        by_split.setdefault(run.split_name, set()).add(run.parser)
+    names = {p for parsers in by_split.values() for p in parsers}
+    if not names:
+        return []
+    if len(names) == 1:
+        return [f"parser: every cell is scored with the {next(iter(names))!r} answer parser"]
+    return ["parsers: " + "; ".join(f"{split} scored with {', '.join(sorted(p))!r}"
+                                    for split, p in sorted(by_split.items()))]

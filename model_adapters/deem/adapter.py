@@ -75,6 +75,7 @@ class DeemAdapter:
             if expect is None:
                 print(f"deem: no -M checkpoint or preset given; using the bundled DEEM-micro ({shipped})",
                       file=sys.stderr)
+        self._weights_dir = shipped or config.checkpoint
         if shipped is not None:
             self.model = load_checkpoint(shipped, expect=expect, device=self.device, dtype=self.dtype)
             self.label = f"deem:{shipped.name}"
@@ -98,6 +99,12 @@ class DeemAdapter:
         self._torch = torch
 
     # ---- protocol -------------------------------------------------------------------------------------
+    def content_fingerprint(self) -> str | None:
+        """Digest of the checkpoint's weights and configs: a retrained checkpoint at the same path is a new run."""
+        from deem_eval.fingerprint import directory_fingerprint
+
+        return None if self._weights_dir is None else directory_fingerprint(Path(self._weights_dir))
+
     def generate(self, batch: Sequence[Request]) -> list[str]:
         beams = 1 if self.config.decoding == "greedy" else self.config.num_beams
         return self._backoff.run(list(batch), lambda chunk: self.model.generate(

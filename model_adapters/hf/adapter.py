@@ -120,6 +120,11 @@ class HFAdapter:
         self._backoff = OomBackoff(self.config.max_batch)
         self._first_step_probs: dict[str, float] = {}
         self._torch = torch
+        self._checkpoint = checkpoint
+
+    def content_fingerprint(self) -> str | None:
+        """The checkpoint's snapshot commit or files' digest: a changed local model directory is a new run."""
+        return loading.checkpoint_fingerprint(self._checkpoint, revision=self.config.revision)
 
     # ---- configuration --------------------------------------------------------------------------------
     def _pick_preset(self, requested: HFConfig) -> Preset:

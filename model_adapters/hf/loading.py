@@ -145,3 +145,20 @@ def load_model(checkpoint: Checkpoint, *, model_class: str, dtype: Any, device: 
         return model.eval()
     raise DeemEvalError(f"{checkpoint.source}: no transformers class loads this checkpoint ({'; '.join(errors)}). "
                         "Name one with -M model_class=... (and -M trust_remote_code=true for custom code).")
+
+
+def checkpoint_fingerprint(checkpoint: Checkpoint, *, revision: str | None = None) -> str | None:
+    """A digest of the loaded checkpoint for the run key: a hub snapshot's commit, or a local directory's
+    config and weight files; a hub id loaded from the network is looked up in the cache it was saved to
+    (None if it cannot be found there: the run key then has only the id and revision)."""
+    from deem_eval.fingerprint import checkpoint_fingerprint as fingerprint
+
+    source = checkpoint.source
+    if not Path(source).is_dir():
+        try:
+            from huggingface_hub import snapshot_download
+
+            source = snapshot_download(source, revision=revision, local_files_only=True)
+        except Exception:  # noqa: BLE001 - not cached, or an old huggingface_hub: no fingerprint
+            return None
+    return fingerprint(Path(source))

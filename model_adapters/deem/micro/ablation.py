@@ -37,7 +37,8 @@ SKIP = {("micro-clip", b) for b in ("pope", "pope-c", "pope@seed12", "robustvqa-
 METRICS = ("accuracy", "f1", "yes_ratio")
 
 
-def run_all(runs: Path, models=MODELS, benches=BENCHES) -> dict[tuple[str, str], Path]:
+def run_all(runs: Path, models=MODELS, benches=BENCHES, *, reuse: bool = False) -> dict[tuple[str, str], Path]:
+    """Run every (model, benchmark) pair into `runs/`; with `reuse`, a finished run there is read, not redone."""
     from deem_eval.cli import main
 
     out: dict[tuple[str, str], Path] = {}
@@ -46,6 +47,9 @@ def run_all(runs: Path, models=MODELS, benches=BENCHES) -> dict[tuple[str, str],
             if (model, bench) in SKIP:
                 continue
             target = runs / f"{model.replace('*', '-star')}__{bench.replace('@', '-')}"
+            if reuse and (target / "metrics.json").is_file():
+                out[(model, bench)] = target
+                continue
             code = main(["run", *margs, *bargs, "--run-dir", str(target), "--no-progress"])
             if code != 0:
                 raise SystemExit(f"ablation: {model} on {bench} failed (exit {code})")
@@ -90,7 +94,7 @@ def paired(runs: dict[tuple[str, str], Path]) -> dict[str, Any]:
         if a is None or b is None:
             continue
         c = compare(load_scored(load_run(a), splits), load_scored(load_run(b), splits))
-        out[bench] = {"n": c.n, "difference": c.difference.value, "low": c.difference.low, "high": c.difference.high,
+        out[bench] = {"n": c.n, "difference": c.difference.value, "low": c.difference.ci_low, "high": c.difference.ci_high,
                       "mcnemar_p": c.mcnemar.p_exact, "a_only": c.mcnemar.a_only, "b_only": c.mcnemar.b_only}
     return out
 
@@ -144,10 +148,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("results/micro"))
     parser.add_argument("--runs", type=Path, help="where the runs go (default OUT/runs, git-ignored)")
     parser.add_argument("--train-dir", type=Path, help="the train-micro run, for the training-cost table")
+    parser.add_argument("--reuse", action="store_true", help="read finished runs already in --runs instead of redoing")
     args = parser.parse_args(argv)
     from deem_eval.atomic import atomic_write_text
 
-    runs = run_all(args.runs or args.out / "runs")
+    runs = run_all(args.runs or args.out / "runs", reuse=args.reuse)
     rows, pairs = summarise(runs), paired(runs)
     cost = training_cost(args.train_dir)
     command = "python -m model_adapters.deem.micro.ablation --out " + str(args.out) + (
