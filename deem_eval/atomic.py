@@ -2,24 +2,48 @@
 
 Write to a hidden temporary file beside the target, then `os.replace` it into place. `fsync=True` also
 forces the bytes to disk first, for files whose loss after a power cut would lose finished work
-(split and run metadata); rebuildable outputs skip it.
+(split and run metadata); rebuildable outputs skip it. An OS error (disk full, read-only) becomes a
+WriteError naming the target, and the temporary file is removed.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+
+from .errors import WriteError
+
+
+@contextmanager
+def writing(path: Path | str) -> Iterator[None]:
+    """Turn an OSError raised while writing `path` into a WriteError naming it (the CLI prints one line)."""
+    try:
+        yield
+    except WriteError:
+        raise
+    except OSError as exc:
+        raise WriteError(path, exc) from None
 
 
 def atomic_write_bytes(path: Path | str, data: bytes, *, fsync: bool = False) -> None:
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    with open(tmp, "wb") as handle:
-        handle.write(data)
-        if fsync:
-            handle.flush()
-            os.fsync(handle.fileno())
-    os.replace(tmp, path)
+    with writing(path):
+        try:
+            with open(tmp, "wb") as handle:
+                handle.write(data)
+                if fsync:
+                    handle.flush()
+                    os.fsync(handle.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            try:
+                tmp.unlink(missing_ok=True)
+            except OSError:
+                pass
+            raise
 
 
 def atomic_write_text(path: Path | str, text: str, *, fsync: bool = False) -> None:

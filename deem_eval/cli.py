@@ -56,6 +56,10 @@ def main(argv: list[str] | None = None) -> int:
         if hasattr(command, "dispatch"):            # commands with their own sub-dispatch (build NAME ...)
             return int(command.dispatch(rest) or 0)
         parser = make_parser(f"deem-eval {name}", command)
+        if hasattr(command, "extra_help") and ("-h" in rest or "--help" in rest):
+            extra = command.extra_help(rest)        # e.g. the options of the adapter named by --model
+            if extra:
+                parser.epilog = f"{parser.epilog or ''}\n{extra}\n".lstrip("\n")
         args = parser.parse_args(rest)
         return int(command.run(args) or 0)
     except DeemEvalError as exc:

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import DeemEvalError
-from .options import describe_options, parse_options, split_pairs
+from .options import format_options, parse_options, reject_packed, split_pairs
 from .registry import ALL, BENCHMARKS, BUILDERS, MODELS
 
 
@@ -31,11 +31,13 @@ class RunCommand:
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--model", required=True, help="model adapter name (deem-eval list models)")
-        parser.add_argument("--bench", help="benchmark name (deem-eval list benchmarks); optional with --split-dir")
+        parser.add_argument("--bench", action="append", default=[], metavar="NAME[,NAME...]",
+                            help="benchmark name (deem-eval list benchmarks); repeat it or separate names with "
+                                 "commas to run several with one model load; optional with --split-dir")
         parser.add_argument("-M", dest="model_options", action="append", default=[], metavar="KEY=VALUE",
-                            help="adapter option (repeatable); unknown keys list the valid ones")
+                            help="adapter option (repeat -M for each); unknown keys list the valid ones")
         parser.add_argument("-B", dest="bench_options", action="append", default=[], metavar="KEY=VALUE",
-                            help="benchmark option (repeatable)")
+                            help="benchmark option (repeatable); applies to every listed benchmark that has it")
         parser.add_argument("--split-dir", type=_path, help="use a built split directory instead of the default")
         parser.add_argument("--limit", type=int, help="answer only N samples (a stable subset chosen by hash of id)")
         parser.add_argument("--batch-size", type=int, default=8, help="requests per adapter call (default 8)")
@@ -45,6 +47,19 @@ class RunCommand:
         parser.add_argument("--parser", default="strict", help="answer parser for the run's metrics (default strict)")
         parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
+    def extra_help(self, argv: list[str]) -> str:
+        """The chosen adapter's and benchmarks' options, for `deem-eval --model hf --help`."""
+        known = argparse.ArgumentParser(add_help=False)
+        known.add_argument("--model")
+        known.add_argument("--bench", action="append", default=[])
+        args, _ = known.parse_known_args(argv)
+        sections = []
+        if args.model:
+            sections.append(entry_help(MODELS, args.model, "-M"))
+        for bench in bench_names(args.bench):
+            sections.append(entry_help(BENCHMARKS, bench, "-B"))
+        return "\n\n".join(sections)
+
     def run(self, args: argparse.Namespace) -> int:
         from .display import print_metrics
         from .runner import RunOptions, distributed_env, run
@@ -53,19 +68,79 @@ class RunCommand:
         if args.batch_size < 1:
             raise DeemEvalError(f"--batch-size must be at least 1, got {args.batch_size}")
         parser = get_parser(args.parser)
-        split = load_benchmark_split(args.bench, args.bench_options, args.split_dir)
+        benches = bench_names(args.bench)
+        if len(benches) > 1 and (args.split_dir or args.run_dir):
+            flag = "--split-dir" if args.split_dir else "--run-dir"
+            raise DeemEvalError(f"{flag} names one run's split or directory; with several benchmarks "
+                                f"({', '.join(benches)}) give one --bench per command, or drop {flag}")
+        if args.bench_options and not benches:
+            raise DeemEvalError("-B options belong to a benchmark; give --bench NAME with them")
+        bench_pairs = split_bench_options(benches, split_pairs(args.bench_options, "-B"))
+        # Every split is loaded (and every option checked) before the model, which is the slow part.
+        splits = [load_benchmark_split(b, bench_pairs.get(b, {}), args.split_dir) for b in benches or [None]]
         adapter = build_adapter(args.model, args.model_options, seed=args.seed)
         rank, world = distributed_env()
         options = RunOptions(batch_size=args.batch_size, limit=args.limit, seed=args.seed, out=args.out,
                              run_dir=args.run_dir, progress=not args.no_progress, rank=rank, world_size=world)
-        result = run(adapter, split, parser, options)
-        if result.metrics is not None:
-            print_metrics(result.metrics, title=f"{adapter.label} on {split.name}")
-            print(f"run directory: {result.run_dir}")
+        results = []
+        for split in splits:
+            result = run(adapter, split, parser, options)
+            results.append(result)
+            if result.metrics is not None:
+                print_metrics(result.metrics, title=f"{adapter.label} on {split.name}")
+                print(f"run directory: {result.run_dir}")
+        if len(results) > 1 and all(r.metrics is not None for r in results):
+            print_combined_board([r.run_dir for r in results])
         return 0
 
 
-def load_benchmark_split(bench: str | None, pairs: list[str], split_dir: Path | None):
+def bench_names(values: list[str]) -> list[str]:
+    """`--bench a --bench b,c` to [a, b, c]: repeated and comma-separated, duplicates dropped, order kept."""
+    names = [name.strip() for value in values for name in value.split(",") if name.strip()]
+    return list(dict.fromkeys(names))
+
+
+def split_bench_options(benches: list[str], values: dict[str, str]) -> dict[str, dict[str, str]]:
+    """Give each benchmark the -B options its Config has. With one benchmark everything goes to it (its own
+    parser names the valid keys); with several, a key that none of them has is an error."""
+    if len(benches) <= 1:
+        return {benches[0]: values} if benches else {}
+    fields = {b: {f.name for f in dataclasses.fields(BENCHMARKS.get(b).Config) if f.init} for b in benches}
+    valid = set().union(*fields.values())
+    unknown = sorted(set(values) - valid)
+    if unknown:
+        raise DeemEvalError(f"-B {', '.join(unknown)}: no option of benchmarks {', '.join(benches)}. "
+                            f"Valid options: {', '.join(sorted(valid)) or '(none)'}")
+    return {b: {k: v for k, v in values.items() if k in fields[b]} for b in benches}
+
+
+def print_combined_board(run_dirs: list[Path]) -> None:
+    """One leaderboard of just this command's runs; a board that cannot be made is a note, not a failure,
+    since every run itself finished."""
+    from .leaderboard import make_board
+    from .leaderboard.render import print_terminal
+
+    try:
+        board = make_board(run_dirs)
+    except DeemEvalError as exc:
+        _stderr(f"note: no combined leaderboard: {exc}")
+        return
+    print()
+    print_terminal(board)
+
+
+def entry_help(registry: Any, name: str, flag: str) -> str:
+    """`name`'s description and its options (type, default, description) as a help section."""
+    obj = registry.get(name)
+    doc = (getattr(obj, "description", None) or obj.__doc__ or "").strip().splitlines()
+    how = f" ({flag} KEY=VALUE)" if flag else ""
+    lines = [f"{registry.kind} {name}" + (f": {doc[0]}" if doc else ""), f"options{how}:"]
+    config = getattr(obj, "Config", None)
+    rows = format_options(config, "  ") if config is not None and dataclasses.is_dataclass(config) else []
+    return "\n".join(lines + (rows or ["  (none)"]))
+
+
+def load_benchmark_split(bench: str | None, values: dict[str, str], split_dir: Path | None):
     from .splits import Split
 
     if bench is None:
@@ -73,13 +148,15 @@ def load_benchmark_split(bench: str | None, pairs: list[str], split_dir: Path | 
             raise DeemEvalError("give --bench NAME (deem-eval list benchmarks) or --split-dir DIR")
         return Split.load(split_dir)
     cls = BENCHMARKS.get(bench)
-    config = parse_options(cls.Config, split_pairs(pairs, "-B"), what=f"benchmark {bench!r}")
+    reject_packed(cls.Config, values, "-B")
+    config = parse_options(cls.Config, values, what=f"benchmark {bench!r}")
     return cls(config).load(split_dir=split_dir)
 
 
 def build_adapter(name: str, pairs: list[str], *, seed: int | None = None) -> Any:
     cls = MODELS.get(name)
     values: dict[str, Any] = split_pairs(pairs, "-M")
+    reject_packed(cls.Config, values, "-M")
     field_names = {f.name for f in dataclasses.fields(cls.Config)}
     if seed is not None and "seed" in field_names and "seed" not in values:
         values["seed"] = seed
@@ -181,11 +258,11 @@ class BuildCommand:
         from .cli import make_parser
 
         if not argv or argv[0] in ("-h", "--help"):
-            print("usage: deem-eval build NAME [options]\n\nbuilders:")
-            for name in BUILDERS.names():
-                print(f"  {name}")
-            print("\nRun `deem-eval build NAME --help` for a builder's options.")
-            return 0
+            text = "\n".join(["usage: deem-eval build NAME [options]", "", "builders:",
+                              *(f"  {name}" for name in BUILDERS.names()), "",
+                              "Run `deem-eval build NAME --help` for a builder's options."])
+            print(text, file=sys.stdout if argv else sys.stderr)
+            return 0 if argv else 2                   # no name is a usage error; --help is not
         builder = BUILDERS.get(argv[0])()
         parser = make_parser(f"deem-eval build {argv[0]}", builder)
         return int(builder.run(parser.parse_args(argv[1:])) or 0)
@@ -194,13 +271,18 @@ class BuildCommand:
 # ---- list ------------------------------------------------------------------------------------------
 
 class ListCommand:
-    help = "List registered plug-ins (names only, without importing them, unless --details)."
+    help = ("List registered plug-ins (names only, without importing them, unless --details or a NAME). "
+            "`deem-eval list models hf` shows that adapter's options.")
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("kind", nargs="?", choices=sorted(ALL), help="what to list (default: everything)")
+        parser.add_argument("name", nargs="?", help="one entry of KIND: show its description and options")
         parser.add_argument("--details", action="store_true", help="import each entry and show its options")
 
     def run(self, args: argparse.Namespace) -> int:
+        if args.name is not None:
+            print(entry_help(ALL[args.kind], args.name, _FLAGS.get(args.kind, "")))
+            return 0
         kinds = [args.kind] if args.kind else sorted(ALL)
         for kind in kinds:
             registry = ALL[kind]
@@ -214,9 +296,12 @@ class ListCommand:
                 print(f"  {name:<22} {doc[0] if doc else ''}")
                 config = getattr(obj, "Config", None)
                 if config is not None and dataclasses.is_dataclass(config):
-                    for option, type_, default in describe_options(config):
-                        print(f"      {option}: {type_} = {default}")
+                    for line in format_options(config, "      "):
+                        print(line)
         return 0
+
+
+_FLAGS = {"models": "-M", "benchmarks": "-B"}
 
 
 # ---- verify ----------------------------------------------------------------------------------------

@@ -27,3 +27,20 @@ def did_you_mean(name: str, choices: Iterable[str], kind: str) -> UnknownNameErr
     close = difflib.get_close_matches(name, choices, n=3, cutoff=0.5)
     hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
     return UnknownNameError(f"unknown {kind} {name!r}.{hint} Known {kind}s: {', '.join(choices) or '(none)'}.")
+
+
+class WriteError(DeemEvalError, OSError):
+    """An OS error writing `path` (read-only, disk full, a file where a directory belongs), told as one line.
+
+    Still an OSError, so code that already handles OSError (a lost race, a retry) keeps doing so."""
+
+    def __init__(self, path: object, exc: OSError):
+        super().__init__(exc.errno, exc.strerror or str(exc), str(path))
+        reason = exc.strerror or str(exc)
+        if isinstance(exc, (FileExistsError, NotADirectoryError)):
+            reason += " (a file is in the way where a directory is needed)"
+        self.message = (f"{path}: cannot write: {reason}. Check that the directory is writable and has free "
+                        "space, or choose another output directory.")
+
+    def __str__(self) -> str:
+        return self.message

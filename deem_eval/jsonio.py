@@ -18,6 +18,23 @@ def parse_json(text: str | bytes, where: Path | str, *, error: type[DeemEvalErro
         raise error(f"{where}:{exc.lineno}: malformed JSON ({exc.msg} at column {exc.colno})") from None
 
 
+def decode_utf8(data: bytes, where: Path | str, *, error: type[DeemEvalError] = DeemEvalError,
+                first_line: int = 1) -> str:
+    """UTF-8 text of a file's bytes (which start at line `first_line`); a bad byte becomes an error naming the
+    file and line, not a traceback."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        lineno = data.count(b"\n", 0, exc.start) + first_line
+        raise error(f"{where}:{lineno}: not valid UTF-8 (byte {data[exc.start]:#04x}); re-save the file as "
+                    "UTF-8") from None
+
+
+def read_utf8(path: Path | str, *, error: type[DeemEvalError] = DeemEvalError) -> str:
+    """Read a UTF-8 text file, naming file and line when it is not valid UTF-8."""
+    return decode_utf8(Path(path).read_bytes(), path, error=error)
+
+
 def json_lines(text: str, *, keepends: bool = False) -> list[str]:
     """The lines of a JSON-lines text, split on "\\n" only (a "\\r" before it is dropped unless `keepends`).
 
@@ -36,7 +53,7 @@ def read_json_records(path: Path | str, *, what: str = "file") -> list[tuple[str
     path = Path(path)
     if not path.is_file():
         raise DeemEvalError(f"{path}: no such {what}")
-    text = path.read_text(encoding="utf-8")
+    text = read_utf8(path)
     if text.lstrip().startswith("["):
         data = parse_json(text, path)
         return [(f"{path}: item {i + 1}", obj) for i, obj in enumerate(data)]

@@ -106,14 +106,26 @@ class PairedComparison:
     draws: int
 
 
-def compare(a: ScoredRun, b: ScoredRun, *, seed: int = 0, draws: int = BOOTSTRAP_DRAWS) -> PairedComparison:
+def matched_rows(a: ScoredRun, b: ScoredRun) -> tuple[list[int], list[int]]:
+    """Row indices of the questions both runs answered, matched by id; refuses runs of different splits."""
     ra, rb = a.run, b.run
     if ra.split_name != rb.split_name or ra.fingerprint != rb.fingerprint:
         raise DeemEvalError(f"cannot pair {ra.path} with {rb.path}: they answered different splits "
                             f"({ra.split_name} {ra.fingerprint[:12]}… vs {rb.split_name} {rb.fingerprint[:12]}…)")
     index_b = {i: k for k, i in enumerate(b.ids)}
     rows_a = [k for k, i in enumerate(a.ids) if i in index_b]
-    rows_b = [index_b[a.ids[k]] for k in rows_a]
+    return rows_a, [index_b[a.ids[k]] for k in rows_a]
+
+
+def paired_mcnemar(a: ScoredRun, b: ScoredRun) -> McNemar:
+    """McNemar's test alone (what compare reports), for callers that need no bootstrap interval."""
+    rows_a, rows_b = matched_rows(a, b)
+    return mcnemar(a.correct[rows_a], b.correct[rows_b])
+
+
+def compare(a: ScoredRun, b: ScoredRun, *, seed: int = 0, draws: int = BOOTSTRAP_DRAWS) -> PairedComparison:
+    ra, rb = a.run, b.run
+    rows_a, rows_b = matched_rows(a, b)
     ca, cb = a.correct[rows_a], b.correct[rows_b]
     test = mcnemar(ca, cb)
     units = None

@@ -31,9 +31,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from .atomic import atomic_write_text
+from .atomic import atomic_write_text, writing
 from .errors import DeemEvalError
-from .jsonio import json_lines, parse_json
+from .jsonio import json_lines, parse_json, read_utf8
 
 try:
     import fcntl
@@ -242,6 +242,9 @@ class RunManifest:
 
     @classmethod
     def from_json(cls, obj: Mapping[str, Any], where: str) -> RunManifest:
+        if not isinstance(obj, Mapping):
+            raise DeemEvalError(f"{where}: a run manifest must be a JSON object, got {type(obj).__name__}; "
+                                "the run is damaged: delete the run directory and run it again")
         names = {f.name for f in fields(cls)}
         try:
             return cls(**{k: v for k, v in obj.items() if k in names})
@@ -272,7 +275,7 @@ class RunDir:
         manifest_path = path / MANIFEST_FILE
         if not manifest_path.is_file():
             raise DeemEvalError(f"{path}: not a run directory (no {MANIFEST_FILE})")
-        obj = parse_json(manifest_path.read_text(encoding="utf-8"), manifest_path)
+        obj = parse_json(read_utf8(manifest_path), manifest_path)
         return cls(path, RunManifest.from_json(obj, str(manifest_path)))
 
     def write_manifest(self) -> None:
@@ -390,28 +393,34 @@ class Appender:
 
     def __init__(self, samples: Path, failures: Path):
         self._samples_path, self._failures_path = samples, failures
-        self._samples = open(samples, "a", encoding="utf-8", newline="\n")
+        with writing(samples):
+            self._samples = open(samples, "a", encoding="utf-8", newline="\n")
         self._failures = None
 
     def write(self, records: Iterable[SampleRecord], failures: Iterable[Failure] = (),
               latency_s: float | None = None) -> None:
         text = "".join(r.to_line(latency_s) for r in records)
         if text:
-            self._samples.write(text)
-            self._samples.flush()
+            with writing(self._samples_path):
+                self._samples.write(text)
+                self._samples.flush()
         failed = "".join(f.to_line() for f in failures)
         if failed:
-            if self._failures is None:
-                self._failures = open(self._failures_path, "a", encoding="utf-8", newline="\n")
-            self._failures.write(failed)
-            self._failures.flush()
+            with writing(self._failures_path):
+                if self._failures is None:
+                    self._failures = open(self._failures_path, "a", encoding="utf-8", newline="\n")
+                self._failures.write(failed)
+                self._failures.flush()
 
     def close(self) -> None:
-        for handle in (self._samples, self._failures):
+        for handle, path in ((self._samples, self._samples_path), (self._failures, self._failures_path)):
             if handle is not None and not handle.closed:
-                handle.flush()
-                os.fsync(handle.fileno())
-                handle.close()
+                try:
+                    with writing(path):
+                        handle.flush()
+                        os.fsync(handle.fileno())
+                finally:
+                    _close_quietly(handle)
 
     def __enter__(self) -> Appender:
         return self
@@ -420,11 +429,19 @@ class Appender:
         self.close()
 
 
+def _close_quietly(handle: Any) -> None:
+    """Close after a failed flush: the buffered bytes cannot be written, and a second error would hide the first."""
+    try:
+        handle.close()
+    except OSError:
+        pass
+
+
 def _append_lines(path: Path, lines: Iterable[str]) -> None:
     text = "".join(lines)
     if not text:
         return
-    with open(path, "a", encoding="utf-8", newline="\n") as handle:
+    with writing(path), open(path, "a", encoding="utf-8", newline="\n") as handle:
         handle.write(text)
         handle.flush()
         os.fsync(handle.fileno())
@@ -434,8 +451,9 @@ def _publish_new(path: Path, text: str) -> None:
     """Write `text` to `path` only if `path` does not exist: written beside it, then hard-linked into place
     (link fails if the target exists; a reader never sees a partial file)."""
     tmp = path.with_name(f".{path.name}.new{os.getpid()}")
-    tmp.write_text(text, encoding="utf-8", newline="\n")
     try:
+        with writing(path):
+            tmp.write_text(text, encoding="utf-8", newline="\n")
         with open(tmp, "rb") as handle:
             os.fsync(handle.fileno())
         try:

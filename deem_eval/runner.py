@@ -26,6 +26,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import partial
@@ -35,7 +36,7 @@ from typing import Any
 
 from . import __version__
 from .adapters import Request, config_dict, content_fingerprint, scoring_mode
-from .errors import DeemEvalError
+from .errors import DeemEvalError, WriteError
 from .images import load_rgb
 from .parsing import Parser
 from .rundir import (
@@ -115,12 +116,25 @@ def run(adapter: Any, split: Split, parser: Parser, options: RunOptions) -> RunR
     selected = select_samples(split, options.limit)
     content = content_fingerprint(adapter)
     key = run_key(adapter.name, config_dict(adapter), split, options, content)
-    run_dir, lock = _open_or_create(adapter, split, parser, options, key, mode, len(selected), content)
+    with _run_writes(options.run_dir or options.out):
+        run_dir, lock = _open_or_create(adapter, split, parser, options, key, mode, len(selected), content)
+        try:
+            _check_same_parser(run_dir, parser)
+            return _run_locked(adapter, split, parser, options, mode, selected, run_dir)
+        finally:
+            lock.release()
+
+
+@contextmanager
+def _run_writes(default: Path) -> Iterator[None]:
+    """Any OSError left while making the run (a file where --out's directory belongs, no space, read-only)
+    becomes one message naming the path the OS named, else the run's output directory."""
     try:
-        _check_same_parser(run_dir, parser)
-        return _run_locked(adapter, split, parser, options, mode, selected, run_dir)
-    finally:
-        lock.release()
+        yield
+    except WriteError:
+        raise
+    except OSError as exc:
+        raise WriteError(exc.filename or default, exc) from None
 
 
 def _check_same_parser(run_dir: RunDir, parser: Parser) -> None:
@@ -436,7 +450,8 @@ def _manifest(adapter, split: Split, parser: Parser, options: RunOptions, key: s
     return RunManifest(
         run_key=key, model=adapter.name, model_label=adapter.label, adapter_config=config_dict(adapter),
         split_name=split.name, split_fingerprint=split.fingerprint,
-        split_dir=str(split.directory) if split.directory else "", benchmark=split.meta.benchmark,
+        # resolved, so `deem-eval score RUN` finds the split from any working directory
+        split_dir=str(split.directory.resolve()) if split.directory else "", benchmark=split.meta.benchmark,
         seed=options.seed, limit=options.limit, batch_size=options.batch_size, scoring=mode, parser=parser.name,
         deem_eval_version=__version__, git_sha=_git_sha(), library_versions=_library_versions(),
         device=str(getattr(adapter, "device", "cpu")), started_utc=_utc_now(), world_size=options.world_size,

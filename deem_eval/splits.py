@@ -21,7 +21,7 @@ from typing import Any
 from . import __version__
 from .atomic import atomic_write_text
 from .errors import SplitFormatError
-from .jsonio import parse_json
+from .jsonio import decode_utf8, parse_json, read_utf8
 
 FORMAT_VERSION = 1
 ANSWERS = ("yes", "no")
@@ -126,6 +126,12 @@ class SplitMeta:
     def from_json(cls, obj: Any, where: str) -> SplitMeta:
         if not isinstance(obj, dict):
             raise SplitFormatError(f"{where}: expected a JSON object")
+        _check_strings(obj, where, ("name", "benchmark", "samples_sha256"), ("image_root", "created_by"))
+        if "builder" in obj:
+            if not isinstance(obj["builder"], dict):
+                raise SplitFormatError(f"{where}: field 'builder' must be an object, got {obj['builder']!r}; "
+                                       "rebuild the split or restore split.json")
+            _check_strings(obj["builder"], f"{where}: builder", ("name",), ())
         try:
             builder = obj["builder"]
             return cls(name=obj["name"], benchmark=obj["benchmark"], count=int(obj["count"]),
@@ -202,7 +208,7 @@ class Split:
         for path in (meta_path, samples_path):
             if not path.is_file():
                 raise SplitFormatError(f"{path}: missing; a split directory needs {SPLIT_FILE} and {SAMPLES_FILE}")
-        meta_obj = parse_json(meta_path.read_text(encoding="utf-8"), meta_path, error=SplitFormatError)
+        meta_obj = parse_json(read_utf8(meta_path, error=SplitFormatError), meta_path, error=SplitFormatError)
         meta = SplitMeta.from_json(meta_obj, str(meta_path))
         if meta.format > FORMAT_VERSION:
             raise SplitFormatError(f"{meta_path}: split format {meta.format} is newer than this deem-eval "
@@ -224,8 +230,9 @@ class Split:
 
 def read_samples(path: Path) -> Iterable[Sample]:
     """Parse a samples.jsonl, naming file and line number in any error."""
-    with open(path, encoding="utf-8") as handle:
-        for lineno, line in enumerate(handle, start=1):
+    with open(path, "rb") as handle:
+        for lineno, raw in enumerate(handle, start=1):
+            line = decode_utf8(raw, path, error=SplitFormatError, first_line=lineno)
             if not line.strip():
                 continue
             try:
@@ -233,6 +240,18 @@ def read_samples(path: Path) -> Iterable[Sample]:
             except json.JSONDecodeError as exc:
                 raise SplitFormatError(f"{path}:{lineno}: malformed JSON ({exc.msg})") from None
             yield Sample.from_json(obj, where=f"{path}:{lineno}")
+
+
+def _check_strings(obj: Mapping[str, Any], where: str, required: Iterable[str], optional: Iterable[str]) -> None:
+    """A number or list where a string belongs would crash later, far from the file; name the field here."""
+    for key in (*required, *optional):
+        if key not in obj:
+            if key in required:
+                raise SplitFormatError(f"{where}: missing field {key!r}; rebuild the split or restore split.json")
+            continue
+        if not isinstance(obj[key], str):
+            raise SplitFormatError(f"{where}: field {key!r} must be a string, got {obj[key]!r} "
+                                   f"({type(obj[key]).__name__}); rebuild the split or restore split.json")
 
 
 def _check_unique(samples: Iterable[Sample], where: str) -> None:

@@ -36,11 +36,18 @@ def verify_split(split_dir: Path, *, check_sources: bool = False) -> VerifyRepor
         report.problems.append(f"{SAMPLES_FILE} is not in canonical form (edited by hand?)")
     hashes = split_dir / IMAGE_HASHES_FILE
     if hashes.exists():
-        listed = {}
-        for line in hashes.read_text(encoding="utf-8").splitlines():
+        listed, malformed = {}, 0
+        for lineno, line in enumerate(hashes.read_bytes().decode("utf-8", "replace").splitlines(), start=1):
             digest, _, rel = line.partition("  ")
+            if not line.strip():
+                continue
+            if not rel or len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+                report.problems.append(f"{IMAGE_HASHES_FILE}:{lineno}: malformed line {line[:80]!r} (expected "
+                                       "'<sha256>  <relative path>'); rebuild the split to rewrite it")
+                malformed += 1
+                continue
             listed[rel] = digest
-        bad = 0
+        bad = malformed
         for rel, digest in sorted(listed.items()):
             path = split_dir / rel
             if not path.is_file():

@@ -20,6 +20,7 @@ import hashlib
 import io
 import json
 import posixpath
+import sys
 from collections.abc import Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -186,17 +187,24 @@ def _byte_params(source: Split, config: DeriveConfig) -> dict[str, Any]:
 def _prepare(out_dir: Path, params: dict[str, Any]) -> dict[str, str]:
     """Check out_dir can hold this build; return the outputs already made (path -> sha256)."""
     params_path = out_dir / PARAMS_FILE
+    trust_done = True
     if out_dir.exists() and any(out_dir.iterdir()):
         if not params_path.is_file():
             raise DeemEvalError(f"{out_dir} exists and does not hold a corrupted split; choose a new --out "
                                 "or empty it")
-        previous = json.loads(params_path.read_text(encoding="utf-8"))
-        if previous != params:
+        previous = _read_params(params_path)
+        if previous is None:     # torn by a crash: the outputs' settings are unknown, so redo them all
+            trust_done = False
+        elif previous != params:
             changed = ", ".join(k for k in sorted(set(params) | set(previous)) if params.get(k) != previous.get(k))
             raise DeemEvalError(f"{out_dir} holds a corrupted split built with different settings ({changed}); "
                                 "choose a new --out or delete that directory")
     out_dir.mkdir(parents=True, exist_ok=True)
-    params_path.write_text(json.dumps(params, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    if not trust_done:
+        for name in (IMAGE_HASHES_FILE, DONE_FILE):
+            (out_dir / name).unlink(missing_ok=True)
+    atomic_write_bytes(params_path, (json.dumps(params, indent=2, sort_keys=True) + "\n").encode("utf-8"),
+                       fsync=True)
     done: dict[str, str] = {}
     for name in (IMAGE_HASHES_FILE, DONE_FILE):
         path = out_dir / name
@@ -206,6 +214,20 @@ def _prepare(out_dir: Path, params: dict[str, Any]) -> dict[str, str]:
                 if sep:
                     done[rel] = digest
     return done
+
+
+def _read_params(path: Path) -> dict[str, Any] | None:
+    """The recorded build settings, or None (with a one-line warning) when the file is unreadable."""
+    try:
+        previous = json.loads(path.read_bytes().decode("utf-8"))
+    except (OSError, ValueError) as exc:     # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        reason = str(exc)
+    else:
+        if isinstance(previous, dict):
+            return previous
+        reason = f"a JSON {type(previous).__name__}, not an object"
+    print(f"warning: {path}: unreadable ({reason}); starting the build over", file=sys.stderr)
+    return None
 
 
 def _finished(out_dir: Path, task: ImageTask, done: dict[str, str]) -> bool:

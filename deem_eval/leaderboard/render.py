@@ -1,7 +1,8 @@
 """Render a Leaderboard: terminal (rich), Markdown, CSV, JSON, LaTeX (booktabs) and static HTML.
 
-Human formats show percentages with the 95% interval ("56.9 [55.1, 58.6]"), the best measured value of
-each higher-is-better column in bold, and reported rows in their own block. Machine formats (CSV, JSON)
+Human formats show percentages with the 95% interval ("56.9 [55.1, 58.6]"), in bold (terminal: bold with *)
+the best row of an accuracy column when paired tests put it ahead of every other row (significance.py), and
+reported rows in their own block. Machine formats (CSV, JSON)
 carry the raw numbers on the 0-1 scale of metrics.json, with interval bounds and n.
 """
 
@@ -45,21 +46,17 @@ def _ci_text(est: Estimate | None, percent: bool) -> str:
 
 
 def _cells(board: Leaderboard, row: Row) -> list[tuple[str, str, str, bool]]:
-    """(value, ci, marks, is_best) for every column, then the average."""
+    """(value, ci, marks, is_bold) for every column, then the average (never bold: no paired test covers it)."""
     out = []
     for col in board.columns:
         cell = row.cells.get(col.key)
         est = cell.estimate if cell else None
-        best = board.best(col.key)
-        is_best = row.kind == "measured" and best is not None and est is not None and est.value == best
         out.append((_value_text(est, col.percent, cell.text if cell else None), _ci_text(est, col.percent),
-                    cell.marks if cell else "", is_best))
+                    cell.marks if cell else "", est is not None and board.is_marked(col.key, row)))
     if board.average:
         est = row.average
         percent = board.average.metric not in ("auroc", "average_precision", "ece")
-        best = board.best("average")
-        out.append((_value_text(est, percent), _ci_text(est, percent), "",
-                    row.kind == "measured" and best is not None and est is not None and est.value == best))
+        out.append((_value_text(est, percent), _ci_text(est, percent), "", False))
     return out
 
 
@@ -137,7 +134,7 @@ def _rich_cell(value: str, ci: str, marks: str, best: bool) -> str:
     from rich.markup import escape
 
     value, marks = strip_controls(value), strip_controls(marks)
-    text = f"[bold]{escape(value)}[/bold]" if best else escape(value)
+    text = f"[bold]{escape(value)}*[/bold]" if best else escape(value)      # * survives plain text
     if marks:
         text += f"[red]{escape(marks)}[/red]"
     if ci:
@@ -238,6 +235,8 @@ def to_json(board: Leaderboard) -> str:
             obj = est_json(cell.estimate) or {}
             if cell.marks:
                 obj["flags"] = [board.marks_used.get(m, m) for m in cell.marks]
+            if board.is_marked(key, row):
+                obj["significantly_best"] = True
             if cell.run is not None:
                 obj["run"] = str(cell.run.path)
             cells[key] = obj

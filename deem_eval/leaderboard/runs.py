@@ -200,6 +200,9 @@ def load_run(path: Path) -> RunInfo:
     except json.JSONDecodeError as exc:
         raise DeemEvalError(f"{path / 'metrics.json'}:{exc.lineno}: malformed JSON ({exc.msg}); "
                             f"rescore with `deem-eval score {path}`") from None
+    if metrics is not None and not isinstance(metrics, dict):
+        raise DeemEvalError(f"{run.metrics_path()}: expected a JSON object, got {type(metrics).__name__}; "
+                            f"rescore with `deem-eval score {path}`")
     return RunInfo(path, run.manifest, metrics)
 
 

@@ -3,13 +3,17 @@
 For every split MODEL answered, MODEL is paired with each other model on the same questions (matched by id):
 the accuracy difference with its paired-bootstrap 95 % interval (images resampled together) and McNemar's
 exact p-value, Holm-adjusted over the comparisons shown; "significant" means adjusted p < 0.05.
+
+significant_best decides which leaderboard cells are bold: a column's best row only when McNemar, Holm-adjusted
+within the column, puts it ahead of every other row (a point maximum alone can be noise).
 """
 
 from __future__ import annotations
 
-from ..paired import PairedComparison, compare
-from ..scored_runs import SplitCache, load_scored
-from .table import Leaderboard
+from ..paired import PairedComparison, compare, paired_mcnemar
+from ..scored_runs import ScoredRun, SplitCache, load_scored
+from .runs import RunInfo
+from .table import Column, Leaderboard
 
 ALPHA = 0.05
 
@@ -23,6 +27,85 @@ def holm(pvalues: list[float]) -> list[float]:
         running = max(running, min(1.0, (len(pvalues) - rank) * pvalues[i]))
         adjusted[i] = running
     return adjusted
+
+
+BOLD_NOTE = ("bold (terminal: bold with *): the best row of an accuracy column, shown only when it is significantly "
+             "ahead of every other row there (McNemar exact p < 0.05 against each, Holm-adjusted within the column); "
+             "other metrics and the average are never bold")
+UNAVAILABLE = "answers unavailable for paired tests"
+
+
+class _Answers:
+    """Each run's answers loaded once (a board reads a run for several columns); None where unreadable."""
+
+    def __init__(self) -> None:
+        self._splits = SplitCache()
+        self._runs: dict[str, ScoredRun | None] = {}
+
+    def get(self, run: RunInfo | None, column: Column) -> ScoredRun | None:
+        if run is None:
+            return None
+        key = str(run.path)
+        if key not in self._runs:
+            try:
+                self._runs[key] = load_scored(run, self._splits)
+            except Exception:  # noqa: BLE001 - an unreadable run only loses its bold
+                self._runs[key] = None
+        scored = self._runs[key]
+        return None if scored is None else _restrict(scored, column)
+
+
+def _restrict(scored: ScoredRun, column: Column) -> ScoredRun | None:
+    """The answers behind one cell: the questions of the column's group (None: the split's groups are unknown)."""
+    if column.field is None:
+        return scored
+    values = scored.column(column.field)
+    if values is None:
+        return None
+    keep = [k for k, v in enumerate(values) if str(v) == column.value]
+    return ScoredRun(scored.run, [scored.ids[k] for k in keep], scored.gold_yes[keep], scored.pred[keep])
+
+
+def significant_best(board: Leaderboard) -> tuple[dict[str, str], list[str]]:
+    """(column key -> model whose cell is bold, notes). Only accuracy columns: McNemar tests correctness."""
+    answers = _Answers()
+    marked: dict[str, str] = {}
+    tested, unavailable = 0, []
+    for col in board.columns:
+        if col.metric != "accuracy":
+            continue
+        cells = [(row.model, cell) for row in board.measured if (cell := row.cells.get(col.key)) is not None
+                 and cell.estimate is not None and cell.estimate.value is not None]
+        values = [cell.estimate.value for _, cell in cells]
+        if len(cells) < 2 or max(values) == min(values):      # nothing to single out
+            continue
+        tested += 1
+        top = max(values)
+        leaders = [(model, cell) for model, cell in cells if cell.estimate.value == top]
+        if len(leaders) > 1:                                  # a tie at the top: nobody is ahead of everyone
+            continue
+        model, best = leaders[0]
+        a = answers.get(best.run, col)
+        others = [answers.get(cell.run, col) for m, cell in cells if m != model]
+        if a is None or not a.ids or any(b is None or not b.ids for b in others):     # no answers: no test
+            unavailable.append(col.label)
+            continue
+        try:
+            tests = [paired_mcnemar(a, b) for b in others]
+        except Exception:  # noqa: BLE001 - e.g. runs of different splits: no test, no bold
+            unavailable.append(col.label)
+            continue
+        adjusted = holm([t.p_exact for t in tests])
+        if all(p < ALPHA and t.a_only > t.b_only for t, p in zip(tests, adjusted)):
+            marked[col.key] = model
+    if not tested:
+        return marked, []
+    notes = [BOLD_NOTE]
+    if len(unavailable) == tested:
+        notes.append(f"no cell is marked: {UNAVAILABLE}")
+    elif unavailable:
+        notes.append(f"no cell is marked in {', '.join(unavailable)}: {UNAVAILABLE}")
+    return marked, notes
 
 
 def paired_against(board: Leaderboard, model: str) -> tuple[list[PairedComparison], list[str]]:

@@ -97,6 +97,7 @@ class Leaderboard:
     selection: Selection | None = None
     reported: ReportedTable | None = None
     parser: str | None = None            # the one answer parser every measured cell comes from, if one
+    marked: dict[str, str] = field(default_factory=dict)   # column key -> the model whose cell is bold
 
     @property
     def measured(self) -> list[Row]:
@@ -106,16 +107,9 @@ class Leaderboard:
     def reported_rows(self) -> list[Row]:
         return [r for r in self.rows if r.kind == "reported"]
 
-    def best(self, key: str) -> float | None:
-        """The best measured value of a column (for bold), when a higher-is-better metric."""
-        metric = self.average.metric if key == "average" and self.average else \
-            next((c.metric for c in self.columns if c.key == key), None)
-        if metric not in HIGHER_IS_BETTER:
-            return None
-        values = [e.value for r in self.measured if (e := r.estimate(key)) is not None and e.value is not None]
-        if len(values) < 2 or max(values) == min(values):      # nothing to single out
-            return None
-        return max(values)
+    def is_marked(self, key: str, row: Row) -> bool:
+        """Whether the row's cell is bold: significantly ahead of every other row (see significance.py)."""
+        return row.kind == "measured" and self.marked.get(key) == row.model
 
 
 # ---- columns ------------------------------------------------------------------------------------------
@@ -257,6 +251,10 @@ def build(selection: Selection, *, metrics: Sequence[str] | None = None, sort: s
     board = Leaderboard(columns, rows + reported_rows, average, sort_label, descending,
                         selection=selection, reported=reported)
     board.notes, board.marks_used = _notes(board, selection, reported)
+    from .significance import significant_best          # it imports this module
+
+    board.marked, bold_notes = significant_best(board)
+    board.notes += bold_notes
     parsers = {r.parser for r in runs}
     board.parser = next(iter(parsers)) if len(parsers) == 1 else None
     return board

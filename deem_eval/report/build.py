@@ -14,6 +14,7 @@ from .. import __version__
 from ..errors import did_you_mean
 from ..leaderboard.render import html_notes, to_csv, to_html_table, to_json, to_markdown
 from ..leaderboard.runs import RunInfo
+from ..leaderboard.significance import holm
 from ..leaderboard.table import Leaderboard
 from ..metrics import Estimate
 from ..paired import PairedComparison, compare
@@ -206,7 +207,8 @@ def _section_leaderboard(board: Leaderboard) -> str:
     if not board.rows:
         return "<p>No runs.</p>"
     return (f'<p class="caption">Rows are models (the newest complete run per split), ranked by '
-            f"{esc(board.sort_label)}; bold marks the best measured value of a column.</p>"
+            f"{esc(board.sort_label)}; bold marks a column's best row only where paired tests put it ahead of "
+            f"every other row (see the notes).</p>"
             + to_html_table(board) + html_notes(board))
 
 
@@ -295,19 +297,33 @@ def _section_robustness(data: ReportData) -> str:
     return "".join(parts)
 
 
+def holm_by_split(comparisons: Sequence[PairedComparison]) -> list[float]:
+    """Holm-adjusted exact McNemar p-values, each split's comparisons one family (aligned with the input)."""
+    adjusted = [1.0] * len(comparisons)
+    by_split: dict[str, list[int]] = {}
+    for i, c in enumerate(comparisons):
+        by_split.setdefault(c.split, []).append(i)
+    for indices in by_split.values():
+        for i, p in zip(indices, holm([comparisons[i].mcnemar.p_exact for i in indices])):
+            adjusted[i] = p
+    return adjusted
+
+
 def _section_paired(data: ReportData) -> str:
     if not data.comparisons:
         return "<p>No split has two models to compare.</p>"
     header = ["split", "model A", "model B", "n", "acc A", "acc B", "A − B [95% CI]", "A only", "B only",
-              "McNemar p (exact)", "mid-p", "bootstrap unit"]
+              "McNemar p (exact)", "Holm p", "mid-p", "bootstrap unit"]
     rows = []
-    for c in data.comparisons:
+    for c, p_holm in zip(data.comparisons, holm_by_split(data.comparisons)):
         t = c.mcnemar
         rows.append(([text_cell(c.split, left=True), text_cell(c.model_a, left=True), text_cell(c.model_b, left=True),
                       text_cell(c.n), _pct(c.accuracy_a), _pct(c.accuracy_b), _est_cell(c.difference, signed=True),
-                      text_cell(t.a_only), text_cell(t.b_only), _p_cell(t.p_exact), _p_cell(t.p_mid),
+                      text_cell(t.a_only), text_cell(t.b_only), _p_cell(t.p_exact), _p_cell(p_holm), _p_cell(t.p_mid),
                       text_cell(f"{c.n_units} {c.unit}s, {c.draws} draws", left=True)], ""))
     return ('<p class="caption">Answers are matched by sample id. "A only" counts questions A answered '
             "correctly and B did not. McNemar's test uses only those discordant pairs (green: p &lt; 0.05); "
-            "the interval on the difference is a paired bootstrap that resamples whole images.</p>"
+            "Holm p adjusts the exact p-values for the several comparisons of one split, so read that one "
+            "when asking whether any of them is more than noise. "
+            "The interval on the difference is a paired bootstrap that resamples whole images.</p>"
             + table(header, rows))

@@ -154,7 +154,7 @@ class DeemConfig:
 
     # ---- JSON ----------------------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
-        return _to_jsonable(dataclasses.asdict(self))
+        return to_jsonable(dataclasses.asdict(self))
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True)
@@ -167,11 +167,12 @@ class DeemConfig:
         return dataclasses.replace(self, **changes)
 
 
-def _to_jsonable(value: Any) -> Any:
+def to_jsonable(value: Any) -> Any:
+    """Tuples to lists, recursively (what json.dumps and config comparisons need)."""
     if isinstance(value, dict):
-        return {k: _to_jsonable(v) for k, v in value.items()}
+        return {k: to_jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_to_jsonable(v) for v in value]
+        return [to_jsonable(v) for v in value]
     return value
 
 
@@ -197,9 +198,9 @@ def _from_dict(cls: type, data: dict[str, Any]) -> Any:
 def config_differences(a: Any, b: Any, path: str = "") -> list[str]:
     """Human-readable differences between two configs (dataclasses or their dicts): ["llm.hidden_size: 64 != 128"]."""
     if dataclasses.is_dataclass(a):
-        a = _to_jsonable(dataclasses.asdict(a))
+        a = to_jsonable(dataclasses.asdict(a))
     if dataclasses.is_dataclass(b):
-        b = _to_jsonable(dataclasses.asdict(b))
+        b = to_jsonable(dataclasses.asdict(b))
     if isinstance(a, dict) and isinstance(b, dict):
         out: list[str] = []
         for key in sorted(set(a) | set(b)):

@@ -20,6 +20,8 @@ from typing import Any
 
 from deem_eval.errors import DeemEvalError
 
+from .config import to_jsonable
+
 CONFIG_DIR = Path(__file__).parent / "configs"
 STAGES = ("pretrain", "sft")
 #: Parameter groups a stage can train (see `optim.trainable_groups`).
@@ -91,19 +93,11 @@ class StageConfig:
         return self.global_batch // share
 
     def to_dict(self) -> dict[str, Any]:
-        return _jsonable(dataclasses.asdict(self))
+        return to_jsonable(dataclasses.asdict(self))
 
     @property
     def uses_csr(self) -> bool:
         return self.csr_weight > 0
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    return value
 
 
 def _read_toml(path: Path) -> dict[str, Any]:

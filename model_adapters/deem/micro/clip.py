@@ -23,7 +23,7 @@ from torch import nn
 
 from deem_eval.errors import DeemEvalError
 
-from ..config import CLIP_MEAN, CLIP_STD, ConvNeXtConfig
+from ..config import CLIP_MEAN, CLIP_STD, ConvNeXtConfig, to_jsonable
 from ..convnext import ConvNeXt
 
 CONFIG_FILE = "micro_clip.json"
@@ -131,17 +131,9 @@ def save_micro_clip(model: MicroClip, tokenizer, directory: Path, provenance: di
     state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
     save_file(state, str(directory / WEIGHTS_FILE), metadata={"format": str(FORMAT)})
     tokenizer.save_pretrained(str(directory / "tokenizer"))
-    meta = {"format": FORMAT, "config": _jsonable(asdict(model.config)), **provenance}
+    meta = {"format": FORMAT, "config": to_jsonable(asdict(model.config)), **provenance}
     atomic_write_text(directory / CONFIG_FILE, json.dumps(meta, indent=2, sort_keys=True) + "\n")
     return directory
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    return value
 
 
 def is_micro_clip(directory: Path) -> bool:
