@@ -139,7 +139,7 @@ def render_plain(comparisons: list[PairedComparison], warnings: list[str]) -> st
              f"Holm-adjusted over these {len(comparisons)}):"]
     for c, p_adj in zip(comparisons, adjusted):
         d = c.difference
-        diff = "n/a" if d.value is None else f"{100 * d.value:+.1f} [{100 * d.low:+.1f}, {100 * d.high:+.1f}]"
+        diff = "n/a" if d.value is None else f"{100 * d.value:+.1f} [{100 * d.ci_low:+.1f}, {100 * d.ci_high:+.1f}]"
         verdict = "significant" if p_adj < ALPHA else "not significant"
         lines.append(f"  {c.split:<24} {c.model_a} vs {c.model_b}: {diff} pts, n={c.n}, "
                      f"p={c.mcnemar.p_exact:.2g} (adj {p_adj:.2g}) -> {verdict}")
