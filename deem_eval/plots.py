@@ -1,13 +1,16 @@
 """Figures for reports (matplotlib, Agg, no pyplot state): each written as PNG and SVG.
 
-- accuracy vs severity, one line per model (0 = clean), one panel per corrupted split;
+- accuracy vs severity, one line per model (0 = clean) with 95% Wilson bands on a fixed 0-100 axis (so a
+  point of noise is not zoomed into a cliff) and a dashed chance line, one panel per corrupted split;
 - corruption × model heatmap of accuracy averaged over severities, one panel per corrupted split;
 - POPE yes-ratio vs F1: a model that says "yes" too often drifts right and loses F1.
+
+Every figure takes an optional `colors` (model -> colour) so that a report gives a model one colour throughout.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -70,25 +73,39 @@ def _panels(n: int) -> tuple[int, int]:
     return (n + cols - 1) // cols, cols
 
 
+def _palette(models: Sequence[str], colors: Mapping[str, tuple] | None) -> Mapping[str, tuple]:
+    """The report's palette when given (models it lacks get a grey), else one for these models alone."""
+    if colors is None:
+        return model_colors(models)
+    return {m: colors.get(m, (0.5, 0.5, 0.5, 1.0)) for m in models} | dict(colors)
+
+
 def accuracy_vs_severity(summaries: Sequence[RobustnessSummary], out_dir: Path,
-                         name: str = "accuracy_vs_severity") -> PlotFiles | None:
+                         name: str = "accuracy_vs_severity", *,
+                         colors: Mapping[str, tuple] | None = None) -> PlotFiles | None:
+    """Accuracy per severity pooled over corruptions, so each point has a count and hence a Wilson band."""
     if not summaries:
         return None
     splits = sorted({s.split for s in summaries})
-    colors = model_colors([s.model for s in summaries])
+    colors = _palette([s.model for s in summaries], colors)
     rows, cols = _panels(len(splits))
     fig = _figure(6.4 * cols, 4.0 * rows)
     axes = fig.subplots(rows, cols, squeeze=False)
     for ax, split in zip(axes.flat, splits):
         for i, summary in enumerate(sorted((s for s in summaries if s.split == split), key=lambda s: s.model)):
-            xs = sorted(summary.accuracy_by_severity)
-            ys = [summary.accuracy_by_severity[x] * 100 for x in xs]
-            ax.plot(xs, ys, marker=MARKERS[i % len(MARKERS)], color=colors[summary.model], label=summary.model,
-                    linewidth=1.8)
-        ax.axhline(50, color="0.6", linestyle=":", linewidth=1, label="chance (50%)")
+            cells = summary.pooled_by_severity
+            xs = [x for x in sorted(cells) if cells[x].accuracy.value is not None]
+            ys = [cells[x].accuracy.value * 100 for x in xs]
+            lows = [(cells[x].accuracy.ci_low or 0.0) * 100 for x in xs]
+            highs = [(cells[x].accuracy.ci_high or 0.0) * 100 for x in xs]
+            color = colors[summary.model]
+            ax.fill_between(xs, lows, highs, color=color, alpha=0.18, linewidth=0)
+            ax.plot(xs, ys, marker=MARKERS[i % len(MARKERS)], color=color, label=summary.model, linewidth=1.8)
+        ax.axhline(50, color="0.4", linestyle="--", linewidth=1, label="chance (50%)")
+        ax.set_ylim(0, 100)
         ax.set_title(split, fontsize=11)
         ax.set_xlabel("severity (0 = clean)")
-        ax.set_ylabel("accuracy (%), mean over corruptions")
+        ax.set_ylabel("accuracy (%), pooled over corruptions")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8, loc="best")
     for ax in list(axes.flat)[len(splits):]:
@@ -97,11 +114,14 @@ def accuracy_vs_severity(summaries: Sequence[RobustnessSummary], out_dir: Path,
 
 
 def corruption_heatmap(summaries: Sequence[RobustnessSummary], out_dir: Path,
-                       name: str = "corruption_heatmap") -> PlotFiles | None:
+                       name: str = "corruption_heatmap", *,
+                       colors: Mapping[str, tuple] | None = None) -> PlotFiles | None:
+    """Model names on the x axis are written in the model's colour, as in the other figures."""
     import numpy as np
 
     if not summaries:
         return None
+    palette = _palette([s.model for s in summaries], colors)
     splits = sorted({s.split for s in summaries})
     n_corr = max(len({c.corruption for s in summaries if s.split == sp for c in s.corruptions}) for sp in splits)
     n_models = max(len({s.model for s in summaries if s.split == sp}) for sp in splits)
@@ -119,6 +139,8 @@ def corruption_heatmap(summaries: Sequence[RobustnessSummary], out_dir: Path,
                 grid[corruptions.index(c.corruption), j] = c.mean_accuracy * 100
         image = ax.imshow(grid, cmap="RdYlGn", vmin=40, vmax=100, aspect="auto")
         ax.set_xticks(range(len(models)), labels=models, rotation=30, ha="right", fontsize=9)
+        for tick, model in zip(ax.get_xticklabels(), models):
+            tick.set_color(palette[model])
         ax.set_yticks(range(len(corruptions)), labels=corruptions, fontsize=9)
         for (i, j), value in np.ndenumerate(grid):
             if not np.isnan(value):
@@ -133,10 +155,12 @@ def corruption_heatmap(summaries: Sequence[RobustnessSummary], out_dir: Path,
 
 
 def yes_ratio_vs_f1(points: Sequence[YesF1Point], out_dir: Path, name: str = "yes_ratio_vs_f1",
-                    title: str = "POPE: yes-ratio vs F1") -> PlotFiles | None:
+                    title: str = "POPE: yes-ratio vs F1", *,
+                    colors: Mapping[str, tuple] | None = None) -> PlotFiles | None:
     if not points:
         return None
-    colors = model_colors([p.model for p in points])
+    shown = sorted({p.model for p in points})
+    colors = {m: c for m, c in _palette(shown, colors).items() if m in shown}
     subsets = sorted({p.subset for p in points})
     markers = {s: MARKERS[i % len(MARKERS)] for i, s in enumerate(subsets)}
     fig = _figure(6.8, 4.6)

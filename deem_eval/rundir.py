@@ -14,7 +14,10 @@ only names the holder in the error another process gets.
 
 A crash (even kill -9) can only leave a partial *last* line in samples.jsonl; `RunDir.open` drops it, so
 resuming re-answers that sample and nothing is lost or written twice. In data-parallel runs each rank
-appends to `samples.rank{R}.jsonl`; rank 0 merges them (sorted by id) when all ranks are done.
+appends to `samples.rank{R}.jsonl`; rank 0 merges them (sorted by id) when all ranks are done. Each start of
+the ranks is one attempt: rank 0 writes `attempt.json` (a fresh id plus its lock's holder), and rank R's
+`rank{R}.done` names the attempt it finished in, so a marker left by an interrupted attempt is never mistaken
+for a finished rank of this one.
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ SAMPLES_FILE = "samples.jsonl"
 FAILURES_FILE = "failures.jsonl"
 METRICS_FILE = "metrics.json"
 LOCK_FILE = "lock"
+ATTEMPT_FILE = "attempt.json"
 
 
 class DuplicateRecordsWarning(UserWarning):
@@ -162,10 +166,24 @@ def directory_lock(directory: Path, fallback_name: str) -> Iterator[None]:
 
 
 def _read_holder(fd: int) -> LockHolder:
+    return _parse_holder(os.pread(fd, 4096, 0))
+
+
+def _parse_holder(raw: bytes) -> LockHolder:
     try:
-        obj = json.loads(os.pread(fd, 4096, 0) or b"null")
+        obj = json.loads(raw or b"null")
         return LockHolder(int(obj["pid"]), str(obj.get("host", "?")), str(obj.get("since", "?")))
     except (ValueError, TypeError, KeyError):   # empty (holder between lock and write) or damaged
+        return LockHolder(None, "?", "?")
+
+
+def lock_holder_info(path: Path) -> LockHolder:
+    """What a lock file says about its holder, read without locking it: taking even a shared flock on rank 0's
+    lock could make rank 0's own non-blocking acquire fail. Truncated on release, so a clean exit names nobody;
+    only a holder killed outright leaves its name behind."""
+    try:
+        return _parse_holder(path.read_bytes()[:4096])
+    except OSError:
         return LockHolder(None, "?", "?")
 
 
@@ -361,6 +379,34 @@ class RunDir:
         atomic_write_text(self.failures_path(), "".join(f.to_line() for f in failures), fsync=True)
 
     # ---- metrics ---------------------------------------------------------------------------------
+    def marker_path(self, rank: int) -> Path:
+        return self.path / f"rank{rank}.done"
+
+    def write_marker(self, rank: int, attempt: str) -> None:
+        """Rank `rank` has answered all its ids in `attempt`: written whole, so rank 0 never reads half of it."""
+        atomic_write_text(self.marker_path(rank), json.dumps({"attempt": attempt}) + "\n", fsync=True)
+
+    def read_marker(self, rank: int) -> str | None:
+        """The attempt rank `rank` last finished in; None when it has none (or an old-format "done" marker)."""
+        try:
+            obj = json.loads(self.marker_path(rank).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        return obj.get("attempt") if isinstance(obj, dict) and isinstance(obj.get("attempt"), str) else None
+
+    def write_attempt(self, attempt: str, holder: LockHolder) -> None:
+        """Rank 0 names this attempt and itself (its lock's holder), so other ranks can tell it from a stale one."""
+        obj = {"attempt": attempt, "pid": holder.pid, "host": holder.host, "since": holder.since}
+        _atomic_write_json(self.path / ATTEMPT_FILE, obj)
+
+    def read_attempt(self) -> tuple[str, LockHolder] | None:
+        """(attempt id, rank 0 that wrote it), or None while there is none (or it is damaged)."""
+        try:
+            obj = json.loads((self.path / ATTEMPT_FILE).read_text(encoding="utf-8"))
+            return str(obj["attempt"]), LockHolder(obj["pid"], str(obj["host"]), str(obj["since"]))
+        except (OSError, ValueError, TypeError, KeyError):
+            return None
+
     def metrics_path(self, parser: str | None = None) -> Path:
         """metrics.json for the run's own parser, metrics.<parser>.json for any other: a rescoring never
         overwrites the numbers the run was made with."""

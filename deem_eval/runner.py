@@ -4,7 +4,11 @@ Restarting the same command (same model + config, split fingerprint, seed, limit
 the files the adapter loaded: its `content_fingerprint()`, see adapters.content_fingerprint) finds the unfinished run
 in the output directory and answers only the ids that are not in its samples.jsonl yet. Under torchrun /
 accelerate (RANK and WORLD_SIZE set) every rank answers the ids with index % WORLD_SIZE == RANK into its
-own file, and rank 0 merges them, sorted by id, when all ranks are done.
+own file, and rank 0 merges them, sorted by id, when all ranks are done. Rank 0 names each attempt
+(`attempt.json`); the other ranks wait for rank 0's attempt before answering and mark their end with its id, so
+a `rank{R}.done` left by an interrupted attempt never lets rank 0 merge (and delete) a file a rank still writes.
+Rank 0 gives up on a rank whose files show no progress for `rank_timeout_s` (default 10 minutes, or
+$DEEM_EVAL_RANK_TIMEOUT_S), naming it and leaving every answer on disk for the resume.
 
 One writer per run directory (see rundir.RunLock): the run holds an exclusive lock on `<run>/lock` from
 opening to the final metrics; data-parallel ranks other than 0 hold `<run>/lock.rank{R}` instead, so rank 0
@@ -21,9 +25,11 @@ import dataclasses
 import hashlib
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
@@ -40,6 +46,7 @@ from .errors import DeemEvalError, WriteError
 from .images import load_rgb
 from .parsing import Parser
 from .rundir import (
+    ATTEMPT_FILE,
     LOCK_FILE,
     MANIFEST_FILE,
     Failure,
@@ -50,12 +57,14 @@ from .rundir import (
     RunManifest,
     SampleRecord,
     directory_lock,
+    lock_holder_info,
 )
 from .scoring import Answer, score_answers, verdicts
 from .splits import Sample, Split
 
 LIBRARIES = ("torch", "transformers", "diffusers", "datasets", "numpy", "pillow", "accelerate")
-RANK_WAIT_S = 3600.0
+RANK_TIMEOUT_S = 600.0                       # no progress in a missing rank's files for this long: give up
+RANK_TIMEOUT_ENV = "DEEM_EVAL_RANK_TIMEOUT_S"
 OUT_LOCK_FILE = ".deem-eval.lock"   # in --out, only where the directory itself cannot be locked
 
 
@@ -69,6 +78,7 @@ class RunOptions:
     progress: bool = True
     rank: int = 0
     world_size: int = 1
+    rank_timeout_s: float | None = None   # None: $DEEM_EVAL_RANK_TIMEOUT_S, else RANK_TIMEOUT_S
 
 
 @dataclass(frozen=True)
@@ -161,13 +171,14 @@ def _run_locked(adapter, split: Split, parser: Parser, options: RunOptions, mode
     if resumed_from:
         print(f"resuming {run_dir.path}: {resumed_from}/{len(mine)} samples already answered", file=sys.stderr)
 
+    attempt = _begin_attempt(run_dir, options) if options.world_size > 1 else None
     _answer_all(adapter, split, parser, mode, todo, run_dir, rank_file, options, total=len(mine),
                 initial=resumed_from)
-    if options.world_size > 1:
-        (run_dir.path / f"rank{options.rank}.done").write_text("done\n")
+    if attempt is not None:
         if options.rank != 0:
+            run_dir.write_marker(options.rank, attempt)
             return RunResult(run_dir.path, None, resumed_from)
-        _merge_ranks(run_dir, options.world_size)
+        _merge_ranks(run_dir, options.world_size, attempt, rank_timeout(options))
     metrics = finalize(run_dir, split, parser, selected)
     return RunResult(run_dir.path, metrics, resumed_from)
 
@@ -422,13 +433,100 @@ def _wait_for_rank0_run(out: Path, key: str, lock_name: str) -> tuple[RunDir, Ru
     raise DeemEvalError(f"rank {os.environ.get('RANK')}: rank 0 did not create the run directory in {out}")
 
 
-def _merge_ranks(run_dir: RunDir, world_size: int) -> None:
-    deadline = time.monotonic() + RANK_WAIT_S
-    markers = [run_dir.path / f"rank{r}.done" for r in range(world_size)]
-    while not all(m.exists() for m in markers):
+def rank_timeout(options: RunOptions) -> float:
+    """Seconds without progress after which a rank is given up on: the option, else the environment, else 10 min."""
+    if options.rank_timeout_s is not None:
+        return options.rank_timeout_s
+    raw = os.environ.get(RANK_TIMEOUT_ENV)
+    if raw is None:
+        return RANK_TIMEOUT_S
+    try:
+        return float(raw)
+    except ValueError:
+        raise DeemEvalError(f"${RANK_TIMEOUT_ENV} must be a number of seconds, got {raw!r}") from None
+
+
+def _begin_attempt(run_dir: RunDir, options: RunOptions) -> str:
+    """This attempt's id. Every rank first drops its own marker (it belongs to an earlier attempt); rank 0 makes a
+    fresh id, the others wait for it, so a marker can only ever carry the id of the attempt it was written in."""
+    run_dir.marker_path(options.rank).unlink(missing_ok=True)
+    if options.rank == 0:
+        attempt = uuid.uuid4().hex
+        run_dir.write_attempt(attempt, lock_holder_info(run_dir.path / LOCK_FILE))
+        return attempt
+    return _wait_for_attempt(run_dir, options.rank, rank_timeout(options))
+
+
+def _wait_for_attempt(run_dir: RunDir, rank: int, timeout: float) -> str:
+    """Rank 0's id for this attempt: `attempt.json` counts only while its writer is the live holder of the run's
+    lock, so the file of an interrupted attempt (or of the previous rank 0, killed outright) is not taken up."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = run_dir.read_attempt()
+        if found is not None and _is_live_holder(found[1], lock_holder_info(run_dir.path / LOCK_FILE)):
+            return found[0]
         if time.monotonic() > deadline:
-            raise DeemEvalError(f"{run_dir.path}: not all ranks finished within {RANK_WAIT_S:.0f} s")
+            raise DeemEvalError(f"{run_dir.path}: rank {rank}: rank 0 did not start this attempt within "
+                                f"{timeout:.0f} s (no current {ATTEMPT_FILE}); start all ranks together. This "
+                                f"rank's answers so far are kept in {run_dir.samples_path(rank).name}.")
         time.sleep(0.2)
+
+
+def _is_live_holder(writer: LockHolder, holder: LockHolder) -> bool:
+    """`writer` holds the lock now: the lock file names it (it is truncated on release) and, on this host, its
+    process exists (a holder killed outright leaves its name behind). Across hosts the name alone must do."""
+    if writer.pid is None or writer != holder:
+        return False
+    if holder.host != socket.gethostname():
+        return True
+    try:
+        os.kill(holder.pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:   # it exists, owned by someone else
+        return True
+    return True
+
+
+def _wait_for_ranks(run_dir: RunDir, world_size: int, attempt: str, timeout: float) -> None:
+    """Until every other rank's marker carries this attempt; fails, naming the missing ranks, once one of them
+    shows no progress (its answers, failures or lock file unchanged) for `timeout` s. Nothing is deleted then, so
+    rerunning all ranks resumes from every answer written so far."""
+    seen: dict[int, tuple[object, float]] = {}
+    while True:
+        missing = [r for r in range(1, world_size) if run_dir.read_marker(r) != attempt]
+        if not missing:
+            return
+        now = time.monotonic()
+        for r in missing:
+            state = _rank_progress(run_dir, r)
+            if r not in seen or seen[r][0] != state:
+                seen[r] = (state, now)
+        stalled = [r for r in missing if now - seen[r][1] > timeout]
+        if stalled:
+            raise DeemEvalError(
+                f"{run_dir.path}: rank(s) {', '.join(map(str, missing))} of {world_size} did not finish this "
+                f"attempt (rank(s) {', '.join(map(str, stalled))} made no progress for {timeout:.0f} s: not "
+                f"started, crashed or hung). Every answer so far is kept; start all ranks again to resume the run.")
+        time.sleep(0.2)
+
+
+def _rank_progress(run_dir: RunDir, rank: int) -> tuple[tuple[int, int] | None, ...]:
+    """What changes while rank `rank` works: its answers, its failures, and its lock (written when it starts)."""
+    paths = (run_dir.samples_path(rank), run_dir.failures_path(rank), run_dir.path / f"{LOCK_FILE}.rank{rank}")
+    return tuple(_stat_key(p) for p in paths)
+
+
+def _stat_key(path: Path) -> tuple[int, int] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_size, st.st_mtime_ns
+
+
+def _merge_ranks(run_dir: RunDir, world_size: int, attempt: str, timeout: float) -> None:
+    _wait_for_ranks(run_dir, world_size, attempt, timeout)
     merged: dict[str, SampleRecord] = {r.id: r for r in run_dir.read_records()}
     failures: dict[str, Failure] = {f.id: f for f in run_dir.read_failures()}
     for rank in range(world_size):
@@ -441,8 +539,9 @@ def _merge_ranks(run_dir: RunDir, world_size: int) -> None:
     run_dir.write_failures(failures[i] for i in sorted(failures) if i not in merged)
     for rank in range(world_size):
         rank_lock = run_dir.path / f"{LOCK_FILE}.rank{rank}"   # the run is finished: nothing left to guard
-        for path in (run_dir.samples_path(rank), run_dir.failures_path(rank), markers[rank], rank_lock):
+        for path in (run_dir.samples_path(rank), run_dir.failures_path(rank), run_dir.marker_path(rank), rank_lock):
             path.unlink(missing_ok=True)
+    (run_dir.path / ATTEMPT_FILE).unlink(missing_ok=True)
 
 
 def _manifest(adapter, split: Split, parser: Parser, options: RunOptions, key: str, mode: str,

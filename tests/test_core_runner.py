@@ -4,6 +4,7 @@ import signal
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import pytest
@@ -158,9 +159,13 @@ def test_limit_picks_a_stable_mixed_subset(tiny_split):
 def test_data_parallel_ranks_merge_to_the_single_process_result(tiny_split, tmp_path):
     single = run(RandomAnswer(), tiny_split, STRICT, _opts(tmp_path / "one", batch_size=3))
     shared = tmp_path / "dp"
-    run(RandomAnswer(), tiny_split, STRICT, _opts(tmp_path, batch_size=3, run_dir=shared, rank=1, world_size=2))
-    merged = run(RandomAnswer(), tiny_split, STRICT, _opts(tmp_path, batch_size=3, run_dir=shared, rank=0,
-                                                          world_size=2))
+    # ranks run together, as under torchrun: rank 1 waits for rank 0 to name the attempt before it answers
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        rank1 = pool.submit(run, RandomAnswer(), tiny_split, STRICT,
+                            _opts(tmp_path, batch_size=3, run_dir=shared, rank=1, world_size=2))
+        merged = run(RandomAnswer(), tiny_split, STRICT, _opts(tmp_path, batch_size=3, run_dir=shared, rank=0,
+                                                              world_size=2))
+        assert rank1.result().metrics is None
     strip = lambda lines: [{k: v for k, v in json.loads(x).items() if k != "latency_s"} for x in lines]
     assert strip(_lines(shared)) == strip(_lines(single.run_dir))
     assert merged.metrics["overall"] == single.metrics["overall"]

@@ -18,6 +18,8 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-ne
          "--disable-component-update", "--disable-sync", "--no-first-run", "--hide-scrollbars",
          "--disable-extensions", "--mute-audio"]
 TAB_BLUE = np.array([31, 119, 180])     # matplotlib's first colour: only the figures use it
+#: the report's per-model colours (tab10's first four): only the figures use them
+FIGURE_COLOURS = np.array([[31, 119, 180], [255, 127, 14], [44, 160, 44], [214, 39, 40]])
 
 
 @pytest.fixture(scope="module")
@@ -56,5 +58,6 @@ def test_screenshot_shows_rendered_page(page):
     assert pixels.shape[:2] == (5200, 1400)
     assert (pixels.reshape(-1, 3) != 255).any(axis=1).mean() > 0.02      # not a blank page
     # figures decoded and drawn: matplotlib's blue appears (the HTML itself never uses it)
-    blue = (np.abs(pixels - TAB_BLUE).sum(axis=2) < 30).sum()
-    assert blue > 500, f"only {blue} figure-blue pixels: the embedded SVG figures did not render"
+    coloured = sum(int((np.abs(pixels - c).sum(axis=2) < 30).sum()) for c in FIGURE_COLOURS)
+    assert coloured > 500, f"only {coloured} figure-coloured pixels: the embedded SVG figures did not render"
+    Image.fromarray(pixels.astype(np.uint8)).save(root / "checked.png")

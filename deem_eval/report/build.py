@@ -18,8 +18,9 @@ from ..leaderboard.significance import holm
 from ..leaderboard.table import Leaderboard
 from ..metrics import Estimate
 from ..paired import PairedComparison, compare
-from ..plots import PlotFiles, YesF1Point, accuracy_vs_severity, corruption_heatmap, yes_ratio_vs_f1
-from ..robustness import RobustnessSummary, clean_benchmark, has_corruptions, summarize_run
+from ..plots import (PlotFiles, YesF1Point, accuracy_vs_severity, corruption_heatmap, model_colors,
+                     yes_ratio_vs_f1)
+from ..robustness import RobustnessSummary, find_clean_run, has_corruptions, source_fingerprint, summarize_run
 from ..scored_runs import ScoredRun, SplitCache, load_scored
 from .html import HtmlCell, bullet_list, esc, figure_svg, page, table, text_cell
 
@@ -45,6 +46,7 @@ class ReportData:
     robustness: list[RobustnessSummary] = field(default_factory=list)
     plots: list[PlotFiles] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    splits: SplitCache = field(default_factory=SplitCache)              # shared: each split is read once
 
 
 def build_report(board: Leaderboard, out_dir: Path, options: ReportOptions | None = None) -> Path:
@@ -61,9 +63,10 @@ def build_report(board: Leaderboard, out_dir: Path, options: ReportOptions | Non
     data.robustness = _robustness(data)
     data.comparisons = _comparisons(data, options)
     plots_dir = out_dir / "plots"
-    for plot in (_hallucination_plot(data, plots_dir),
-                 accuracy_vs_severity(data.robustness, plots_dir),
-                 corruption_heatmap(data.robustness, plots_dir)):
+    colors = model_colors([r.label for r in data.runs])     # one colour per model in every figure
+    for plot in (_hallucination_plot(data, plots_dir, colors),
+                 accuracy_vs_severity(data.robustness, plots_dir, colors=colors),
+                 corruption_heatmap(data.robustness, plots_dir, colors=colors)):
         if plot is not None:
             data.plots.append(plot)
     (out_dir / "leaderboard.md").write_text(to_markdown(board), encoding="utf-8")
@@ -79,7 +82,7 @@ def build_report(board: Leaderboard, out_dir: Path, options: ReportOptions | Non
 def _load_answers(data: ReportData, options: ReportOptions) -> None:
     from tqdm import tqdm
 
-    splits = SplitCache()
+    splits = data.splits
     for run in tqdm(data.runs, desc="reading runs", unit="run", disable=not options.progress or len(data.runs) < 4):
         try:
             scored = load_scored(run, splits)
@@ -92,26 +95,22 @@ def _load_answers(data: ReportData, options: ReportOptions) -> None:
 
 
 def _robustness(data: ReportData) -> list[RobustnessSummary]:
+    """Each corrupted run against the same model's run on its exact source split (by fingerprint)."""
     out = []
+    candidates = [data.scored[str(r.path)] for r in data.runs if str(r.path) in data.scored]
     for run in data.runs:
         scored = data.scored.get(str(run.path))
         if scored is None or not has_corruptions(scored):
             continue
-        clean = _clean_run(data, run)
-        summary = summarize_run(scored, clean)
+        split, note = data.splits.get(run)
+        if split is None:
+            clean, why = None, f"no clean reference: {note}; no drop"
+        else:
+            clean, why = find_clean_run(scored, candidates, source_fingerprint(split))
+        summary = summarize_run(scored, clean, no_clean_reason=why)
         if summary is not None:
             out.append(summary)
     return out
-
-
-def _clean_run(data: ReportData, run: RunInfo) -> ScoredRun | None:
-    source = clean_benchmark(run.benchmark)
-    if source is None:
-        return None
-    candidates = [r for r in data.runs if r.label == run.label and r.benchmark == source
-                  and str(r.path) in data.scored]
-    candidates.sort(key=lambda r: (r.complete, r.time), reverse=True)
-    return data.scored[str(candidates[0].path)] if candidates else None
 
 
 def _comparisons(data: ReportData, options: ReportOptions) -> list[PairedComparison]:
@@ -139,7 +138,7 @@ def _comparisons(data: ReportData, options: ReportOptions) -> list[PairedCompari
     return out
 
 
-def _hallucination_plot(data: ReportData, out_dir: Path) -> PlotFiles | None:
+def _hallucination_plot(data: ReportData, out_dir: Path, colors: dict[str, tuple]) -> PlotFiles | None:
     points = []
     pope = [r for r in data.runs if r.benchmark == "pope"] or [r for r in data.runs if r.benchmark.startswith("pope")]
     chosen = pope or data.runs
@@ -154,7 +153,7 @@ def _hallucination_plot(data: ReportData, out_dir: Path) -> PlotFiles | None:
                 name = f"{run.split_name}: {subset}" if several else str(subset)
                 points.append(YesF1Point(run.label, run.split_name, name, yes, f1))
     title = "POPE: yes-ratio vs F1" if pope else "yes-ratio vs F1 (no POPE runs; all splits)"
-    return yes_ratio_vs_f1(points, out_dir, title=title)
+    return yes_ratio_vs_f1(points, out_dir, title=title, colors=colors)
 
 
 # ---- page ---------------------------------------------------------------------------------------------
@@ -267,18 +266,23 @@ def _section_robustness(data: ReportData) -> str:
         return ("<p>No runs on corrupted splits (splits whose samples carry <code>corruption</code> and "
                 "<code>severity</code> fields, e.g. pope-c, robustvqa-c).</p>")
     header = ["model", "split", "clean acc", "corrupted acc", "drop (pts)", "relative", "yes-ratio shift (pts)",
-              "clean reference"]
+              "clean reference", "matched questions"]
     rows = []
     for s in sorted(data.robustness, key=lambda s: (s.split, -(s.mean_accuracy or 0))):
         rows.append(([text_cell(s.model, left=True), text_cell(s.split, left=True),
                       _est_cell(s.clean.accuracy) if s.clean else HtmlCell("-"), _pct(s.mean_accuracy),
                       _pct(s.mean_drop), HtmlCell("-" if s.relative is None else f"{s.relative:.3f}"),
-                      _pct(s.yes_shift, signed=True), text_cell(s.clean_source, left=True)], ""))
+                      _pct(s.yes_shift, signed=True), text_cell(s.clean_source, left=True),
+                      text_cell("-" if s.clean_matched is None else f"{s.clean_matched}/{s.clean_wanted}")], ""))
     parts = ['<p class="caption">Corrupted accuracy is averaged over severities, then over corruptions. '
              "Drop = clean − corrupted; relative = corrupted / clean; a positive yes-ratio shift means more "
-             '"yes" answers on degraded images.</p>', table(header, rows)]
+             '"yes" answers on degraded images. The clean reference is the split\'s own clean rows, or the same '
+             "model's run on the exact source split (matched by fingerprint), scored only on the source "
+             "questions of the corrupted samples (matched questions); without one, no drop is shown.</p>",
+             table(header, rows)]
     figures = [p for p in data.plots if p.name in ("accuracy_vs_severity", "corruption_heatmap")]
-    captions = {"accuracy_vs_severity": "Accuracy against severity, averaged over corruptions (0 = clean).",
+    captions = {"accuracy_vs_severity": "Accuracy against severity, pooled over corruptions (0 = clean), with "
+                                        "95% Wilson bands; dashed: chance (50%).",
                 "corruption_heatmap": "Accuracy per corruption and model, averaged over severities."}
     parts.append('<div class="grid">' + "".join(
         figure_svg(p.svg_bytes(), captions[p.name], p.title) for p in figures) + "</div>")
