@@ -37,6 +37,7 @@ class ModelAdapter(Protocol):
     def generate(self, batch: Sequence[Request]) -> list[str]: ...
 
     # optional: `content_fingerprint() -> str | None`, a digest of the files it loaded (see content_fingerprint)
+    # optional: `prompt_for(request) -> str | None`, the exact text the model is given (see rendered_prompt)
 
 
 @runtime_checkable
@@ -62,6 +63,17 @@ def content_fingerprint(adapter: Any) -> str | None:
     if callable(value):
         value = value()
     return None if value is None else str(value)
+
+
+def rendered_prompt(adapter: Any, request: Request) -> str | None:
+    """The exact text the adapter gives its model for `request`, from its optional `prompt_for(request)`: it is
+    hashed into each sample line (and stored once in prompts.jsonl) so a run shows what the model saw. None
+    when the adapter has no prompt to show (baselines, replayed answers)."""
+    method = getattr(adapter, "prompt_for", None)
+    if not callable(method):
+        return None
+    text = method(request)
+    return None if text is None else str(text)
 
 
 def config_dict(adapter: Any) -> dict[str, Any]:

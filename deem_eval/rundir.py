@@ -2,6 +2,7 @@
 
     <run dir>/manifest.json    who answered what: model + config, split + fingerprint, seeds, versions, times
     <run dir>/samples.jsonl    one record per answered sample, never two for one id
+    <run dir>/prompts.jsonl    each distinct rendered prompt once, keyed by the sha256 its samples name
     <run dir>/failures.jsonl   per-sample failures (unreadable image, adapter exception); retried on resume
     <run dir>/metrics.json     written by the scorer, with the manifest's parser (the run's own numbers)
     <run dir>/metrics.<parser>.json   a rescoring with another parser (`deem-eval score RUN --parser P`)
@@ -18,6 +19,10 @@ appends to `samples.rank{R}.jsonl`; rank 0 merges them (sorted by id) when all r
 the ranks is one attempt: rank 0 writes `attempt.json` (a fresh id plus its lock's holder), and rank R's
 `rank{R}.done` names the attempt it finished in, so a marker left by an interrupted attempt is never mistaken
 for a finished rank of this one.
+
+A sample line also carries its `question`, its `image` (the path as stored in the split) and, where the adapter
+can say what it rendered, `prompt_sha256`; the prompt's text is in prompts.jsonl, written before the samples
+that name it. Readers ignore keys they do not know and default the ones an older run lacks.
 """
 
 from __future__ import annotations
@@ -45,6 +50,7 @@ except ImportError:  # pragma: no cover - Windows: no flock, runs are not locked
 
 MANIFEST_FILE = "manifest.json"
 SAMPLES_FILE = "samples.jsonl"
+PROMPTS_FILE = "prompts.jsonl"
 FAILURES_FILE = "failures.jsonl"
 METRICS_FILE = "metrics.json"
 LOCK_FILE = "lock"
@@ -200,11 +206,19 @@ class SampleRecord:
     parsed: str                 # yes | no | unknown, by the run's parser (rescoring may use another)
     gold: str                   # yes | no
     yes_prob: float | None = None
-    latency_s: float = 0.0      # wall time of the batch divided by its size
+    latency_s: float = 0.0      # wall time of the batch divided by its size (manifest: latency_is_batch_mean)
+    question: str | None = None         # None only in runs made before sample lines carried it
+    image: str | None = None            # the split's image path as stored there (relative to its image root)
+    prompt_sha256: str | None = None    # sha256 of the exact text the model saw (prompts.jsonl); None: unknown
 
     def to_line(self, latency_s: float | None = None) -> str:
-        obj = {"id": self.id, "output": self.output, "parsed": self.parsed, "gold": self.gold,
-               "yes_prob": self.yes_prob, "latency_s": self.latency_s if latency_s is None else latency_s}
+        obj: dict[str, Any] = {"id": self.id, "output": self.output, "parsed": self.parsed, "gold": self.gold,
+                               "yes_prob": self.yes_prob,
+                               "latency_s": self.latency_s if latency_s is None else latency_s}
+        for key in _LOG_FIELDS:   # left out when unknown, so a record without them writes the old line
+            value = getattr(self, key)
+            if value is not None:
+                obj[key] = value
         return _ENCODE(obj) + "\n"
 
     @classmethod
@@ -216,6 +230,12 @@ class SampleRecord:
 
 
 _RECORD_FIELDS = frozenset(f.name for f in fields(SampleRecord))
+_LOG_FIELDS = ("question", "image", "prompt_sha256")
+
+
+def prompt_line(sha256: str, prompt: str) -> str:
+    """One prompts.jsonl line: the hash its samples name and the text it is the hash of."""
+    return _ENCODE({"sha256": sha256, "prompt": prompt}) + "\n"
 _ENCODE = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
@@ -254,6 +274,8 @@ class RunManifest:
     n_selected: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
     content_fingerprint: str | None = None   # digest of the adapter's loaded files (answers, weights); in run_key
+    # every sample's latency_s is its batch's wall time / batch size (runs before this field: the same)
+    latency_is_batch_mean: bool = True
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -347,8 +369,42 @@ class RunDir:
         _append_lines(self.samples_path(rank), (r.to_line() for r in records))
 
     def appender(self, rank: int | None = None) -> Appender:
-        """Keeps samples/failures files open for a whole run; each write is flushed to the OS at once."""
-        return Appender(self.samples_path(rank), self.failures_path(rank))
+        """Keeps samples/failures files open for a whole run; each write is flushed to the OS at once. Prompts
+        already on disk (this file's, and the merged file's for a rank) are not written again."""
+        known = set(self.read_prompts())
+        if rank is not None:
+            known |= set(self.read_prompts(rank))
+        return Appender(self.samples_path(rank), self.failures_path(rank), self.prompts_path(rank), known)
+
+    # ---- prompts ---------------------------------------------------------------------------------
+    def prompts_path(self, rank: int | None = None) -> Path:
+        return self.path / (PROMPTS_FILE if rank is None else f"prompts.rank{rank}.jsonl")
+
+    def read_prompts(self, rank: int | None = None, *, repair: bool = True) -> dict[str, str]:
+        """sha256 -> rendered prompt; empty for runs made before prompts were logged. A torn last line is cut
+        off when `repair` (its prompt is written again with the next sample that uses it); others are skipped."""
+        path = self.prompts_path(rank)
+        if not path.exists():
+            return {}
+        data = path.read_bytes()
+        complete = data.rfind(b"\n") + 1
+        out: dict[str, str] = {}
+        for raw in data[:complete].splitlines():
+            try:
+                obj = json.loads(raw)
+                out.setdefault(str(obj["sha256"]), str(obj["prompt"]))
+            except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError):
+                continue
+        if complete != len(data) and repair:
+            with open(path, "r+b") as handle:
+                handle.truncate(complete)
+        return out
+
+    def write_prompts(self, prompts: Mapping[str, str]) -> None:
+        """The whole prompts.jsonl at once (the data-parallel merge), sorted by hash; nothing when empty."""
+        if prompts or self.prompts_path().exists():
+            atomic_write_text(self.prompts_path(), "".join(prompt_line(h, prompts[h]) for h in sorted(prompts)),
+                              fsync=True)
 
     def write_records(self, records: Iterable[SampleRecord]) -> None:
         atomic_write_text(self.samples_path(), "".join(r.to_line() for r in records), fsync=True)
@@ -437,14 +493,18 @@ class Appender:
     ~300 µs/sample in the runner-overhead benchmark).
     """
 
-    def __init__(self, samples: Path, failures: Path):
-        self._samples_path, self._failures_path = samples, failures
+    def __init__(self, samples: Path, failures: Path, prompts: Path | None = None, known: Iterable[str] = ()):
+        self._samples_path, self._failures_path, self._prompts_path = samples, failures, prompts
+        self._known = set(known)   # prompt hashes already on disk
         with writing(samples):
             self._samples = open(samples, "a", encoding="utf-8", newline="\n")
         self._failures = None
+        self._prompts = None
 
     def write(self, records: Iterable[SampleRecord], failures: Iterable[Failure] = (),
-              latency_s: float | None = None) -> None:
+              latency_s: float | None = None, prompts: Mapping[str, str] | None = None) -> None:
+        """`prompts` (sha256 -> text) are written, the new ones only, before the samples that name them."""
+        self._write_prompts(prompts or {})
         text = "".join(r.to_line(latency_s) for r in records)
         if text:
             with writing(self._samples_path):
@@ -458,8 +518,20 @@ class Appender:
                 self._failures.write(failed)
                 self._failures.flush()
 
+    def _write_prompts(self, prompts: Mapping[str, str]) -> None:
+        new = {h: t for h, t in prompts.items() if h not in self._known}
+        if not new or self._prompts_path is None:
+            return
+        with writing(self._prompts_path):
+            if self._prompts is None:
+                self._prompts = open(self._prompts_path, "a", encoding="utf-8", newline="\n")
+            self._prompts.write("".join(prompt_line(h, t) for h, t in new.items()))
+            self._prompts.flush()
+        self._known |= new.keys()
+
     def close(self) -> None:
-        for handle, path in ((self._samples, self._samples_path), (self._failures, self._failures_path)):
+        for handle, path in ((self._prompts, self._prompts_path), (self._samples, self._samples_path),
+                             (self._failures, self._failures_path)):
             if handle is not None and not handle.closed:
                 try:
                     with writing(path):

@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
-from .adapters import Request, config_dict, content_fingerprint, scoring_mode
+from .adapters import Request, config_dict, content_fingerprint, rendered_prompt, scoring_mode
 from .errors import DeemEvalError, WriteError
 from .images import load_rgb
 from .parsing import Parser
@@ -232,9 +232,12 @@ def _answer_all(adapter, split, parser, mode, todo, run_dir, rank_file, options,
         for batch, prepared in _prefetched(batches, prepare, pool if needs_images else None):
             requests, failures = prepared
             started = time.perf_counter()
-            records, model_failures = _call_adapter(adapter, mode, parser, requests, {s.id: s for s in batch})
+            prompts: dict[str, str] = {}
+            records, model_failures = _call_adapter(adapter, mode, parser, requests, {s.id: s for s in batch},
+                                                    prompts)
             latency = round((time.perf_counter() - started) / max(1, len(requests)), 6)
-            out.write(records, failures + model_failures, latency)
+            used = {r.prompt_sha256 for r in records}   # not those of samples that failed
+            out.write(records, failures + model_failures, latency, {h: t for h, t in prompts.items() if h in used})
             bar.update(len(batch))
     bar.close()
 
@@ -272,24 +275,27 @@ def _request(adapter, split: Split, root: Path, sample: Sample) -> Request:
                    split.meta.candidates)
 
 
-def _call_adapter(adapter, mode, parser, requests, samples) -> tuple[list[SampleRecord], list[Failure]]:
-    """Answer a batch; if the batch raises, answer one by one so only the failing samples fail."""
+def _call_adapter(adapter, mode, parser, requests, samples, prompts: dict[str, str]
+                  ) -> tuple[list[SampleRecord], list[Failure]]:
+    """Answer a batch; if the batch raises, answer one by one so only the failing samples fail. The prompts the
+    records name are added to `prompts` (sha256 -> text)."""
     if not requests:
         return [], []
     try:
-        return _answer(adapter, mode, parser, requests, samples), []
+        return _answer(adapter, mode, parser, requests, samples, prompts), []
     except Exception as exc:  # noqa: BLE001 - any adapter error becomes a recorded failure
         if len(requests) == 1:
             return [], [Failure(requests[0].id, "model", f"{type(exc).__name__}: {exc}")]
     records, failures = [], []
     for request in requests:
-        r, f = _call_adapter(adapter, mode, parser, [request], samples)
+        r, f = _call_adapter(adapter, mode, parser, [request], samples, prompts)
         records += r
         failures += f
     return records, failures
 
 
-def _answer(adapter, mode, parser, requests, samples) -> list[SampleRecord]:
+def _answer(adapter, mode, parser, requests, samples, prompts: dict[str, str]) -> list[SampleRecord]:
+    hashes = [_prompt_hash(adapter, r, prompts) for r in requests]   # first: a prompt that fails fails the sample
     texts: list[str | None] = [None] * len(requests)
     probs: list[float | None] = [None] * len(requests)
     if mode in ("generate", "both"):
@@ -300,7 +306,19 @@ def _answer(adapter, mode, parser, requests, samples) -> list[SampleRecord]:
         raise RuntimeError(f"adapter returned {len(texts)} answers for {len(requests)} requests")
     answers = [Answer(r.id, t, p) for r, t, p in zip(requests, texts, probs)]
     parsed = verdicts(parser, answers)
-    return [SampleRecord(r.id, t, v, samples[r.id].answer, p) for r, t, p, v in zip(requests, texts, probs, parsed)]
+    return [SampleRecord(r.id, t, v, samples[r.id].answer, p, question=samples[r.id].question,
+                         image=samples[r.id].image, prompt_sha256=h)
+            for r, t, p, v, h in zip(requests, texts, probs, parsed, hashes)]
+
+
+def _prompt_hash(adapter, request: Request, prompts: dict[str, str]) -> str | None:
+    """sha256 of the text the model sees for `request` (recorded in `prompts`), or None if the adapter cannot say."""
+    text = rendered_prompt(adapter, request)
+    if text is None:
+        return None
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    prompts[digest] = text
+    return digest
 
 
 # ---- run directories -------------------------------------------------------------------------------
@@ -529,17 +547,21 @@ def _merge_ranks(run_dir: RunDir, world_size: int, attempt: str, timeout: float)
     _wait_for_ranks(run_dir, world_size, attempt, timeout)
     merged: dict[str, SampleRecord] = {r.id: r for r in run_dir.read_records()}
     failures: dict[str, Failure] = {f.id: f for f in run_dir.read_failures()}
+    prompts: dict[str, str] = run_dir.read_prompts()
     for rank in range(world_size):
+        prompts.update(run_dir.read_prompts(rank))
         for record in run_dir.read_records(rank):
             if record.id in merged and merged[record.id] != record:
                 raise DeemEvalError(f"{run_dir.path}: sample {record.id!r} was answered differently by two ranks")
             merged[record.id] = record
         failures.update({f.id: f for f in run_dir.read_failures(rank)})
+    run_dir.write_prompts(prompts)   # first: a merged sample never names a prompt not yet kept
     run_dir.write_records(merged[i] for i in sorted(merged))
     run_dir.write_failures(failures[i] for i in sorted(failures) if i not in merged)
     for rank in range(world_size):
         rank_lock = run_dir.path / f"{LOCK_FILE}.rank{rank}"   # the run is finished: nothing left to guard
-        for path in (run_dir.samples_path(rank), run_dir.failures_path(rank), run_dir.marker_path(rank), rank_lock):
+        for path in (run_dir.samples_path(rank), run_dir.failures_path(rank), run_dir.prompts_path(rank),
+                     run_dir.marker_path(rank), rank_lock):
             path.unlink(missing_ok=True)
     (run_dir.path / ATTEMPT_FILE).unlink(missing_ok=True)
 

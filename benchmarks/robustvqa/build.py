@@ -40,6 +40,9 @@ def split_name(options: BuildOptions) -> str:
     if options.name:
         return options.name
     parts = [BENCHMARK]
+    deem = options.protocol == "deem"
+    if deem:
+        parts.append("deemprotocol")
     if options.miner != "clip":
         parts.append(options.miner)
     if options.candidates != "all":
@@ -48,7 +51,7 @@ def split_name(options: BuildOptions) -> str:
         parts.append("clipwrong")
     if options.class_names != "deem":
         parts.append(f"{options.class_names}names")
-    if options.template != PAPER_TEMPLATE:
+    if options.template != (DEEM_CODE_TEMPLATE if deem else PAPER_TEMPLATE):
         parts.append("tpl" + hashlib.sha256(options.template.encode()).hexdigest()[:6])
     return "-".join(parts)
 
@@ -106,6 +109,8 @@ def build_split(sources: Sequence[Source], options: BuildOptions, out: Path) -> 
     miner_cls = MINERS.get(options.miner)
     if options.keep == "clip-wrong" and not getattr(miner_cls, "uses_clip", False):
         raise DeemEvalError("--keep clip-wrong needs CLIP ranks: use --miner clip (or --keep all)")
+    if options.protocol == "deem":
+        _check_deem_globs(sources)
     image_root, prefixes = image_layout(sources, out)
     miner = miner_cls(options)
     miner.start(list(sources), options.candidates)
@@ -166,13 +171,21 @@ def build_split(sources: Sequence[Source], options: BuildOptions, out: Path) -> 
         "empty_folders": {s.subset: s.empty_folders for s in sources if s.empty_folders},
         "skipped_folders": {s.subset: s.skipped_folders for s in sources if s.skipped_folders},
         "sources": {s.subset: {"kind": s.kind, "path": str(s.root) if s.root else None,
-                               "classes": s.table.name} for s in sources},
+                               "classes": s.table.name, **({"glob": s.glob} if s.glob else {})} for s in sources},
         "device": getattr(getattr(miner, "encoder", None), "device", None),
     }
     candidates = _candidate_names(sources, options.candidates)
     return Split.create(name=split_name(options), benchmark=BENCHMARK, samples=samples, image_root=image_root,
                         builder=BuilderInfo("robustvqa", params, options.seed, fingerprint.hexdigest()),
                         candidates=candidates, extra=extra)
+
+
+def _check_deem_globs(sources: Sequence[Source]) -> None:
+    """ImageNet folders listed the default way would not be DEEM's image set: refuse the mix."""
+    wrong = [s.subset for s in sources if s.kind.startswith("imagenet-") and s.glob is None]
+    if wrong:
+        raise DeemEvalError(f"--protocol deem: ImageNet source(s) {wrong} were listed without DEEM's file globs; "
+                            "build them with imagenet_folder(..., protocol='deem')")
 
 
 def _pair(source: Source, subset: str, key: str, image: str, label: int, mined: Mined, template: str) -> list[Sample]:

@@ -67,8 +67,13 @@ class RobustVQABuilder:
         mine.add_argument("--class-names", choices=("deem", "openai"), default="deem",
                           help="ImageNet names: deem = the Keras names DEEM used (default; e.g. great_white_shark), "
                                "openai = CLIP's curated names (e.g. great white shark)")
-        mine.add_argument("--template", default="paper", help="question template with {class}, or 'paper' "
-                          "(default) / 'deem-code' (the wording in DEEM's evaluation code)")
+        mine.add_argument("--protocol", choices=("deem-eval", "deem"), default="deem-eval",
+                          help="deem-eval (default): this project's mining; deem: DEEM's script exactly (squashed "
+                               "images, unnormalised text embeddings, fp32, *.jpg / *.jpeg globs, DEEM's names, "
+                               "template and top-1/top-2 rule; see the README's table of what still differs)")
+        mine.add_argument("--template", default=None, help="question template with {class}, or 'paper' "
+                          "(default; deem-code with --protocol deem) / 'deem-code' (the wording in DEEM's "
+                          "evaluation code)")
         mine.add_argument("--prompt", default=DEFAULT_PROMPT, help=f"CLIP prompt (default {DEFAULT_PROMPT!r})")
         mine.add_argument("--seed", type=int, default=0, help="seed of the random miner (default 0)")
         run = parser.add_argument_group("compute")
@@ -101,7 +106,8 @@ class RobustVQABuilder:
         from .build import TEMPLATES
         from .deem_format import from_deem, write_deem
 
-        template = TEMPLATES.get(args.template, args.template)
+        template_arg = args.template or ("deem-code" if getattr(args, "protocol", "deem-eval") == "deem" else "paper")
+        template = TEMPLATES.get(template_arg, template_arg)
         start = time.perf_counter()
         if args.split_dir is not None:
             if args.to_deem is None:
@@ -133,7 +139,8 @@ class RobustVQABuilder:
         sources = []
         for subset, path in (("a", args.imagenet_a), ("r", args.imagenet_r), ("v2", args.imagenet_v2)):
             if path is not None:
-                sources.append(imagenet_folder(subset, path, names=names, skip_unknown=args.skip_unknown_folders))
+                sources.append(imagenet_folder(subset, path, names=names, skip_unknown=args.skip_unknown_folders,
+                                               protocol=args.protocol))
         if args.folder is not None:
             sources.append(generic_folder(args.folder, subset=args.subset_name, class_map=args.class_map,
                                           names=names, skip_unknown=args.skip_unknown_folders))
@@ -146,7 +153,7 @@ class RobustVQABuilder:
                                keep=args.keep, class_names=names, template=template, prompt=args.prompt,
                                device=args.device, dtype=args.dtype, batch_size=args.batch_size,
                                workers=args.workers, seed=args.seed, cache_dir=args.cache_dir, name=args.name,
-                               progress=not args.no_progress)
+                               progress=not args.no_progress, protocol=args.protocol)
         out = Path(args.out or default_out())
         split = build_split(sources, options, out)
         return split.save(out)

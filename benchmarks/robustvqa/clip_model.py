@@ -35,6 +35,8 @@ class ClipEncoder:
     device: str
     dtype: str            # "float32" | "float16" | "bfloat16"
     identity: str         # weights identity (content hashes)
+    resize: str = "crop"  # "crop": the processor's short-side resize + centre crop; "squash": DEEM's
+
 
     @property
     def cache_key(self) -> str:
@@ -48,10 +50,22 @@ class ClipEncoder:
         processor.pop("processor_class", None)
         return {"model": self.name, "weights": self.identity, "dtype": self.dtype,
                 "image_processor_class": type(self.image_processor).__name__,
-                "image_processor": json.loads(json.dumps(processor, sort_keys=True, default=str))}
+                "image_processor": json.loads(json.dumps(processor, sort_keys=True, default=str)),
+                **({"resize": self.resize} if self.resize != "crop" else {})}  # default key as before
+
+    def squash_size(self) -> tuple[int, int]:
+        """(width, height) of DEEM's squash: the model's input size (the processor's crop size)."""
+        crop = self.image_processor.crop_size
+        return int(crop["width"]), int(crop["height"])
 
     def preprocess(self, image) -> np.ndarray:
         """One decoded PIL image -> pixel array (C, H, W) float32; thread-safe, run in workers."""
+        if self.resize == "squash":  # DEEM: bicubic to the input size whatever the aspect, no crop
+            from PIL import Image
+
+            image = image.convert("RGB").resize(self.squash_size(), Image.Resampling.BICUBIC)
+            return self.image_processor(images=[image], do_resize=False, do_center_crop=False,
+                                        return_tensors="np")["pixel_values"][0]
         return self.image_processor(images=[image], return_tensors="np")["pixel_values"][0]
 
     def encode_pixels(self, pixels: list[np.ndarray]) -> np.ndarray:
@@ -115,8 +129,10 @@ def _missing_model_message(name: str, exc: Exception) -> str:
 
 
 def load_clip(name_or_path: str = DEFAULT_CLIP, *, device: str = "auto", dtype: str = "auto",
-              memo_dir: Path | None = None) -> ClipEncoder:
+              memo_dir: Path | None = None, resize: str = "crop") -> ClipEncoder:
     """Load CLIPModel + tokenizer + image processor with from_pretrained, on `device` in `dtype`."""
+    if resize not in ("crop", "squash"):
+        raise ValueError(resize)
     from transformers import AutoTokenizer, CLIPModel
     from transformers.utils import logging as hf_logging
 
@@ -159,7 +175,7 @@ def load_clip(name_or_path: str = DEFAULT_CLIP, *, device: str = "auto", dtype: 
     folder = Path(source) if local else _hub_snapshot(name_or_path)
     identity = weights_identity(folder, memo_dir) if folder is not None else \
         f"hub:{name_or_path}@{getattr(model.config, '_commit_hash', None)}"
-    return ClipEncoder(name_or_path, model, tokenizer, image_processor, device, dtype, identity)
+    return ClipEncoder(name_or_path, model, tokenizer, image_processor, device, dtype, identity, resize)
 
 
 def _hub_snapshot(repo_id: str) -> Path | None:

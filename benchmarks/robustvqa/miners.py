@@ -103,8 +103,9 @@ class ClipMiner:
 
         self.options = options
         cache_root = Path(options.cache_dir) if options.cache_dir else deem_eval_home() / "robustvqa" / "clip-cache"
-        self.encoder = load_clip(options.clip_model, device=options.device, dtype=options.dtype,
-                                 memo_dir=cache_root)
+        self.deem = options.protocol == "deem"
+        self.encoder = load_clip(options.clip_model, device=options.device, dtype=options.clip_dtype,
+                                 memo_dir=cache_root, resize="squash" if self.deem else "crop")
         self.store = EmbeddingStore(cache_root, model_key=self.encoder.cache_key,
                                     description=self.encoder.describe())
         self.encoded = 0       # images encoded by the model in this run (the rest came from the cache)
@@ -116,7 +117,7 @@ class ClipMiner:
     def params(self) -> dict[str, Any]:
         return {"miner": "clip", "clip_model": self.options.clip_model, "clip_weights": self.encoder.identity,
                 "clip_dtype": self.encoder.dtype, "clip_cache_key": self.encoder.cache_key,
-                "prompt": self.options.prompt}
+                "prompt": self.options.prompt, **({"clip_scoring": DEEM_SCORING} if self.deem else {})}
 
     def start(self, sources: list[Source], candidates_mode: str) -> None:
         self._sources = {s.subset: (s, s.candidates(candidates_mode)) for s in sources}
@@ -124,7 +125,9 @@ class ClipMiner:
             if source.table.name in self._text:
                 continue
             prompts = [self.options.prompt.replace("{class}", name) for name in source.table.names()]
-            self._text[source.table.name] = _normalise(self.encoder.encode_texts(prompts))
+            text = self.encoder.encode_texts(prompts)
+            # DEEM's script does not normalise its text embeddings: their norms weigh into the ranking
+            self._text[source.table.name] = np.asarray(text, np.float32) if self.deem else _normalise(text)
 
     def _prepare(self, loaded: LoadedImage):
         if loaded.sha256 in self.store:
@@ -184,13 +187,31 @@ class ClipMiner:
                 true_score = scores[column[label]] if label in column else float(full_text[label] @ emb)
                 rank = 1 + int(np.sum(scores > true_score))
                 masked = np.where(self._eligible_mask(subset, label), scores, -np.inf)
-                out[id(lo)] = Mined(int(cand[int(np.argmax(masked))]), rank)
+                out[id(lo)] = _deem_rule(cand, scores, label) if self.deem else \
+                    Mined(int(cand[int(np.argmax(masked))]), rank)
         return [out[id(lo)] for lo in batch]
 
     def finish(self) -> None:
         self.store.compact()
         print(f"clip miner: {self.encoded} image(s) encoded, the rest from the cache "
               f"({self.store.directory})", file=sys.stderr)
+
+
+DEEM_SCORING = "softmax(100*normalised_image@raw_text) fp32; negative = top-1 if wrong else top-2"
+
+
+def _deem_rule(cand: np.ndarray, scores: np.ndarray, label: int) -> Mined:
+    """DEEM's rule over softmax(100 * logits) in fp32: top-1 if it is wrong, else top-2 (same names allowed).
+
+    Ties (equal fp32 probabilities) go to the lower class index."""
+    logits = np.float32(100.0) * scores.astype(np.float32)
+    probs = np.exp(logits - logits.max(), dtype=np.float32)
+    probs = probs / probs.sum(dtype=np.float32)
+    order = np.argsort(-probs, kind="stable")
+    true_col = np.flatnonzero(cand == label)
+    rank = 1 + int(np.sum(probs > probs[true_col[0]])) if true_col.size else None
+    top = int(cand[order[0]])
+    return Mined(top if top != label else int(cand[order[1]]), rank)
 
 
 def _normalise(x: np.ndarray) -> np.ndarray:

@@ -16,6 +16,7 @@ from pathlib import Path
 from deem_eval.errors import DeemEvalError
 
 from .classes import ClassTable, imagenet_rows, imagenet_table, load_class_map, subset_indices, table_from_map
+from .options import DEEM_GLOBS
 
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif", ".tif", ".tiff", ".ppm"})
 IMAGENET_SUBSETS = {"a": "ImageNet-A", "r": "ImageNet-R", "v2": "ImageNet-V2"}
@@ -43,6 +44,7 @@ class Source:
     root: Path | None = None    # the folder, for folder sources
     empty_folders: list[str] = field(default_factory=list)
     skipped_folders: list[str] = field(default_factory=list)
+    glob: str | None = None     # DEEM's file glob (`--protocol deem`); None: every image file, recursively
 
     def candidates(self, mode: str) -> tuple[int, ...]:
         """Candidate classes for negatives and CLIP ranking: the whole table ("all") or the subset's."""
@@ -58,15 +60,17 @@ def _class_folders(root: Path, what: str) -> list[Path]:
     return sorted((p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")), key=lambda p: p.name)
 
 
-def _images_in(folder: Path) -> list[Path]:
-    files = [p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS
-             and not any(part.startswith(".") for part in p.relative_to(folder).parts)]
+def _images_in(folder: Path, pattern: str | None = None) -> list[Path]:
+    """Image files of a class folder; with `pattern` (the file part of DEEM's glob) only those, one level."""
+    found = folder.glob(pattern) if pattern is not None else \
+        (p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS)
+    files = [p for p in found if p.is_file() and not any(part.startswith(".") for part in p.relative_to(folder).parts)]
     return sorted(files, key=lambda p: p.relative_to(folder).as_posix())
 
 
 def _collect(source: Source, folders: list[tuple[Path, int]]) -> Source:
     for folder, label in folders:
-        files = _images_in(folder)
+        files = _images_in(folder, source.glob.split("/", 1)[1] if source.glob else None)
         if not files:
             source.empty_folders.append(folder.name)
             continue
@@ -78,8 +82,8 @@ def _collect(source: Source, folders: list[tuple[Path, int]]) -> Source:
               f"{', '.join(source.empty_folders[:5])}{' ...' if len(source.empty_folders) > 5 else ''}",
               file=sys.stderr)
     if not source.images:
-        raise DeemEvalError(f"{source.describe()}: no images found (looked for {', '.join(sorted(IMAGE_EXTENSIONS))} "
-                            "files inside class sub-folders)")
+        looked = source.glob or ", ".join(sorted(IMAGE_EXTENSIONS)) + " files inside class sub-folders"
+        raise DeemEvalError(f"{source.describe()}: no images found (looked for {looked})")
     return source
 
 
@@ -94,8 +98,10 @@ def _unknown(root: Path, what: str, unknown: list[str], expected: str, skip: boo
     print(f"warning: {what} folder {root}: skipping {len(unknown)} unknown sub-folder(s): {listed}", file=sys.stderr)
 
 
-def imagenet_folder(subset: str, root: Path, *, names: str = "deem", skip_unknown: bool = False) -> Source:
-    """ImageNet-A / -R (one WordNet-id folder per class) or ImageNet-V2 (folders `0` ... `999`)."""
+def imagenet_folder(subset: str, root: Path, *, names: str = "deem", skip_unknown: bool = False,
+                    protocol: str = "deem-eval") -> Source:
+    """ImageNet-A / -R (one WordNet-id folder per class) or ImageNet-V2 (folders `0` ... `999`); `protocol`
+    deem lists files as DEEM's script globs them (`*/*.jpg`, V2 `*/*.jpeg`)."""
     if subset not in IMAGENET_SUBSETS:
         raise ValueError(subset)
     what = IMAGENET_SUBSETS[subset]
@@ -108,7 +114,8 @@ def imagenet_folder(subset: str, root: Path, *, names: str = "deem", skip_unknow
     else:
         table = imagenet_table(names, key="wnid")
         expected = f"WordNet ids of the 200 {what} classes"
-    source = Source(subset, f"imagenet-{subset}", table, tuple(sorted(own)), [], root)
+    source = Source(subset, f"imagenet-{subset}", table, tuple(sorted(own)), [], root,
+                    glob=DEEM_GLOBS[subset] if protocol == "deem" else None)
     known: list[tuple[Path, int]] = []
     unknown: list[str] = []
     for folder in folders:

@@ -123,6 +123,10 @@ class DeemAdapter:
 
         return self._backoff.run(list(batch), score)
 
+    def prompt_for(self, request: Request) -> str:
+        """The text tokenized for `request` (DEEM's VQA prompt with its image block), for the run's prompt log."""
+        return self.model.prompts([request.question])[0]
+
     # ---- helpers ---------------------------------------------------------------------------------------
     def _inputs(self, chunk: Sequence[Request]):
         from .images import to_pixels

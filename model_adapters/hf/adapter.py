@@ -154,6 +154,10 @@ class HFAdapter:
     def prompt_text(self, request: Request) -> str:
         return self.prompt.render(self.processor, request.question)
 
+    def prompt_for(self, request: Request) -> str:
+        """The text `encode` gives the processor for `request` (a pure render), for the run's prompt log."""
+        return self.prompt_text(request)
+
     @staticmethod
     def _image(request: Request) -> Any:
         image = request.image
