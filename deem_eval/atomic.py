@@ -9,6 +9,7 @@ WriteError naming the target, and the temporary file is removed.
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -29,7 +30,7 @@ def writing(path: Path | str) -> Iterator[None]:
 
 def atomic_write_bytes(path: Path | str, data: bytes, *, fsync: bool = False) -> None:
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}-{threading.get_ident()}")   # per thread too
     with writing(path):
         try:
             with open(tmp, "wb") as handle:

@@ -31,6 +31,7 @@ import errno
 import json
 import os
 import socket
+import threading
 import warnings
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -568,7 +569,7 @@ def _append_lines(path: Path, lines: Iterable[str]) -> None:
 def _publish_new(path: Path, text: str) -> None:
     """Write `text` to `path` only if `path` does not exist: written beside it, then hard-linked into place
     (link fails if the target exists; a reader never sees a partial file)."""
-    tmp = path.with_name(f".{path.name}.new{os.getpid()}")
+    tmp = path.with_name(f".{path.name}.new{os.getpid()}-{threading.get_ident()}")   # per thread too
     try:
         with writing(path):
             tmp.write_text(text, encoding="utf-8", newline="\n")
