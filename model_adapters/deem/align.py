@@ -102,17 +102,10 @@ class AlignResult:
 # ---- set-up -----------------------------------------------------------------------------------------
 
 def load_data(opt: AlignOptions) -> AlignData:
-    from .data import dataset_data, folder_data, jsonl_data
+    from .data import caption_source
 
-    given = [x for x in (opt.images, opt.jsonl, opt.dataset) if x is not None]
-    if len(given) != 1:
-        raise DeemEvalError("give exactly one data source: --images DIR, --jsonl FILE or --dataset NAME")
-    if opt.images is not None:
-        return folder_data(opt.images)
-    if opt.jsonl is not None:
-        return jsonl_data(opt.jsonl)
-    return dataset_data(opt.dataset, split=opt.dataset_split, image_column=opt.image_column,
-                        caption_column=opt.caption_column)
+    return caption_source(images=opt.images, jsonl=opt.jsonl, dataset=opt.dataset, dataset_split=opt.dataset_split,
+                          image_column=opt.image_column, caption_column=opt.caption_column, offer_webdataset=False)
 
 
 def _device(opt: AlignOptions) -> torch.device:

@@ -45,6 +45,26 @@ class AlignData(Sequence[Example]):
         return self._examples[index]
 
 
+def caption_source(*, images: Path | None = None, jsonl: Path | None = None, dataset: str | None = None,
+                   webdataset: str | None = None, dataset_split: str = "train", image_column: str = "image",
+                   caption_column: str | None = "text", offer_webdataset: bool = True) -> AlignData:
+    """The one caption source a training command was given (CSR-only `align` and stage 1 share this);
+    `offer_webdataset` says whether the caller's command line has --webdataset, for the error message."""
+    given = [x for x in (images, jsonl, dataset, webdataset) if x is not None]
+    if len(given) != 1:
+        options = "--images DIR, --jsonl FILE" + (", --dataset NAME or --webdataset 'shards/{000000..000009}.tar'"
+                                                  if offer_webdataset else " or --dataset NAME")
+        raise DeemEvalError(f"give exactly one data source: {options}")
+    if images is not None:
+        return folder_data(images)
+    if jsonl is not None:
+        return jsonl_data(jsonl)
+    if webdataset is not None:
+        return webdataset_data(webdataset)
+    return dataset_data(dataset, split=dataset_split, image_column=image_column,  # type: ignore[arg-type]
+                        caption_column=caption_column)
+
+
 def folder_data(directory: Path) -> AlignData:
     directory = Path(directory).expanduser()
     if not directory.is_dir():

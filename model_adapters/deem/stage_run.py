@@ -19,20 +19,11 @@ from deem_eval.errors import DeemEvalError
 
 
 def caption_data(args: argparse.Namespace):
-    from .data import dataset_data, folder_data, jsonl_data, webdataset_data
+    from .data import caption_source
 
-    given = [x for x in (args.images, args.jsonl, args.dataset, args.webdataset) if x is not None]
-    if len(given) != 1:
-        raise DeemEvalError("stage pretrain needs exactly one caption source: --images DIR, --jsonl FILE, "
-                            "--dataset NAME or --webdataset 'shards/{000000..000009}.tar'")
-    if args.images is not None:
-        return folder_data(args.images)
-    if args.jsonl is not None:
-        return jsonl_data(args.jsonl)
-    if args.webdataset is not None:
-        return webdataset_data(args.webdataset)
-    return dataset_data(args.dataset, split=args.dataset_split, image_column=args.image_column,
-                        caption_column=args.caption_column)
+    return caption_source(images=args.images, jsonl=args.jsonl, dataset=args.dataset, webdataset=args.webdataset,
+                          dataset_split=args.dataset_split, image_column=args.image_column,
+                          caption_column=args.caption_column)
 
 
 def answer_data(args: argparse.Namespace):

@@ -72,16 +72,12 @@ def identity(stage: StageConfig, extra: dict[str, Any]) -> str:
 
 
 def _images(examples: Sequence[Any]) -> tuple[list[Any], list[int]]:
-    from .images import open_rgb
+    """The readable images of a micro-batch and their positions (unreadable ones are skipped, as in align)."""
+    from .align import _load_example
 
-    images, keep = [], []
-    for i, ex in enumerate(examples):
-        try:
-            images.append(open_rgb(ex.image))
-            keep.append(i)
-        except (DeemEvalError, OSError, ValueError):
-            continue
-    return images, keep
+    loaded = [_load_example(ex) for ex in examples]
+    keep = [i for i, image in enumerate(loaded) if image is not None]
+    return [loaded[i] for i in keep], keep
 
 
 def _pair(turn: Any) -> tuple[str, str]:

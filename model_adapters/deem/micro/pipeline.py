@@ -117,7 +117,7 @@ class AnswerData(_WorldView):
 
 # ---- the phases ----------------------------------------------------------------------------------------------
 
-def _phase(manifest: dict, name: str, directory: Path, run, progress: bool) -> Any:
+def _phase(manifest: dict, name: str, run, progress: bool) -> Any:
     started = time.perf_counter()
     value = run()
     if name not in manifest["phases"] or not manifest["phases"][name].get("done"):
@@ -155,12 +155,11 @@ def train_micro(out: Path, *, plan: MicroPlan = FULL, resume: bool = False, prog
         atomic_write_text(manifest_path, json.dumps(manifest, indent=1, sort_keys=True) + "\n")
 
     save()
-    torch.set_num_threads(max(1, torch.get_num_threads()))
     from ..tiny_tokenizer import tiny_tokenizer
     from .tasks import tokenizer_corpus
     from .world import load_or_render
 
-    world = _phase(manifest, "world", out / "world", lambda: load_or_render(out / "world", plan.world,
+    world = _phase(manifest, "world", lambda: load_or_render(out / "world", plan.world,
                                                                           progress=progress), progress)
     fingerprint = world.fingerprint()
     manifest["data_fingerprint"] = fingerprint
@@ -168,20 +167,20 @@ def train_micro(out: Path, *, plan: MicroPlan = FULL, resume: bool = False, prog
     tokenizer = tiny_tokenizer(1024, tokenizer_corpus())
     provenance = {"data_fingerprint": fingerprint, "data_stream": "deem-micro-train", "command": command,
                   "created_by": f"deem-eval {__version__}"}
-    clip = _phase(manifest, "micro-clip", out / "micro-clip",
+    clip = _phase(manifest, "micro-clip",
                   lambda: _clip_phase(out / "micro-clip", world, tokenizer, plan, provenance, progress), progress)
     save()
-    teacher_dir = _phase(manifest, "micro-sd", out / "micro-sd",
+    teacher_dir = _phase(manifest, "micro-sd",
                          lambda: _sd_phase(out / "micro-sd", world, clip, tokenizer, plan, provenance, progress),
                          progress)
     save()
-    llm_dir = _phase(manifest, "micro-llm", out / "micro-llm",
+    llm_dir = _phase(manifest, "micro-llm",
                      lambda: _llm_phase(out / "micro-llm", world, tokenizer, plan, progress), progress)
     save()
     for variant, csr in (("deem-micro", True), ("deem-micro-nocsr", False)):
         for stage_name in ("pretrain", "sft"):
             key = f"{variant}/{stage_name}"
-            _phase(manifest, key, out / variant / stage_name,
+            _phase(manifest, key,
                    lambda v=variant, c=csr, s=stage_name: _deem_phase(out, v, s, c, world, clip, teacher_dir, llm_dir,
                                                                      plan, provenance, progress), progress)
             save()
@@ -203,7 +202,8 @@ def _clip_phase(directory: Path, world, tokenizer, plan: MicroPlan, provenance, 
     model, history = train_clip(directory, world, tokenizer, config=config, loop=plan.clip,
                                 batch_size=plan.clip_batch, seed=plan.seed, progress=progress)
     acc = zero_shot_accuracy(model, tokenizer, world, list(CATEGORY_NAMES))
-    save_micro_clip(model, tokenizer, final, {**provenance, "phase": "micro-clip", "plan": dataclasses.asdict(plan.clip),
+    save_micro_clip(model, tokenizer, final, {**provenance, "phase": "micro-clip",
+                                              "plan": dataclasses.asdict(plan.clip),
                                               "train_zero_shot_accuracy": acc, "final_loss": history[-1]["loss"]})
     mark_done(directory, {"train_zero_shot_accuracy": acc, "final_loss": history[-1]["loss"]})
     return model
@@ -254,15 +254,14 @@ def stage_for(name: str, sp: StagePlan, csr: bool, csr_batch: int = 0):
     return load_stage(name, overrides)
 
 
-def build_micro_model(variant: str, clip, llm_dir: Path, tokenizer_seed: int = 0):
+def build_micro_model(variant: str, clip, llm_dir: Path, seed: int = 0):
     """DEEM-micro with micro-CLIP's trunk and the pretrained micro-LLM (DEEM's own modules seeded)."""
     from transformers import LlamaForCausalLM
 
     from ..presets import build_model, get_preset
 
-    model = build_model(get_preset(variant), seed=tokenizer_seed)
-    missing, unexpected = model.visual.encoder.trunk.load_state_dict(clip.trunk.state_dict(), strict=True), None
-    del missing, unexpected
+    model = build_model(get_preset(variant), seed=seed)
+    model.visual.encoder.trunk.load_state_dict(clip.trunk.state_dict(), strict=True)
     llm = LlamaForCausalLM.from_pretrained(str(llm_dir))
     model.llm.load_state_dict(llm.state_dict(), strict=True)
     with torch.no_grad():
@@ -296,7 +295,8 @@ def _deem_phase(out: Path, variant: str, stage_name: str, csr: bool, world, clip
         dcfg = dataclasses.replace(config.diffusion, source=str(teacher_dir))
         teacher = build_teacher(dcfg, seed=plan.seed)
         mmfs = MMFSNet.from_unet(teacher.unet, feature_dim=config.visual.feature_dim,
-                                 level_strides=tuple(config.visual.convnext.strides[i] for i in config.visual.mmfs_levels),
+                                 level_strides=tuple(config.visual.convnext.strides[i]
+                                                     for i in config.visual.mmfs_levels),
                                  heads=4, points=4)
         if base is not None and (base / MMFS_FILE).is_file():
             from safetensors.torch import load_file
@@ -318,8 +318,9 @@ def _deem_phase(out: Path, variant: str, stage_name: str, csr: bool, world, clip
 
 def ship(out: Path, target: Path = WEIGHTS_DIR) -> list[Path]:
     """Copy the trained DEEM-micro, DEEM-micro* and micro-CLIP into the package (what `--model deem` uses)."""
-    sources = {"deem-micro": out / "deem-micro" / "sft" / "final", "deem-micro-nocsr": out / "deem-micro-nocsr" / "sft" /
-               "final", "micro-clip": out / "micro-clip" / "final"}
+    sources = {"deem-micro": out / "deem-micro" / "sft" / "final",
+               "deem-micro-nocsr": out / "deem-micro-nocsr" / "sft" / "final",
+               "micro-clip": out / "micro-clip" / "final"}
     missing = [str(p) for p in sources.values() if not p.is_dir()]
     if missing:
         raise DeemEvalError(f"cannot ship: {', '.join(missing)} not trained yet (run train-micro to the end)")
