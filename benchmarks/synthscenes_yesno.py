@@ -11,9 +11,9 @@ import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from deem_eval.benchmark import cached_build, deem_eval_home, load_prebuilt
-from deem_eval.rng import derive_rng
-from deem_eval.splits import BuilderInfo, Sample, Split
+from deem_eval.core.benchmark import cached_build, deem_eval_home, load_prebuilt
+from deem_eval.core.rng import derive_rng
+from deem_eval.core.splits import BuilderInfo, Sample, Split
 
 NAME = "synthscenes-yesno"
 BUILD_VERSION = 1   # bump when the construction changes, so caches of the old one are not reused

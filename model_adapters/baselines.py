@@ -7,11 +7,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from deem_eval.adapters import Request
-from deem_eval.benchmark import NoOptions
-from deem_eval.errors import DeemEvalError
-from deem_eval.fingerprint import file_sha256
-from deem_eval.rng import derive_rng
+from deem_eval.core.adapters import Request
+from deem_eval.core.benchmark import NoOptions
+from deem_eval.core.errors import DeemEvalError
+from deem_eval.core.fingerprint import file_sha256
+from deem_eval.core.rng import derive_rng
 
 
 class _Constant:

@@ -27,10 +27,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from deem_eval.adapters import Request
-from deem_eval.errors import DeemEvalError
-from deem_eval.fingerprint import directory_fingerprint, file_sha256
-from deem_eval.images import load_rgb
+from deem_eval.core.adapters import Request
+from deem_eval.core.errors import DeemEvalError
+from deem_eval.core.fingerprint import directory_fingerprint, file_sha256
+from deem_eval.core.images import load_rgb
 from model_adapters.generation import OomBackoff, dedupe
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from deem_eval.splits import BuilderInfo, Sample, Split
+from deem_eval.core.splits import BuilderInfo, Sample, Split
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_FIXTURES = REPO.parent / "shared" / "fixtures"

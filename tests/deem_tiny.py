@@ -36,7 +36,7 @@ def tiny_teacher():
 
 def requests(n: int, *, size: int = 40, seed: int = 0):
     """n requests over n distinct random images with varied questions (different prompt lengths)."""
-    from deem_eval.adapters import Request
+    from deem_eval.core.adapters import Request
     from tests.hf_tiny import CLASSES, make_images
 
     questions = [f"Is there a {CLASSES[i % len(CLASSES)]} in the image?" if i % 2 else

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from deem_eval.rng import derive_rng, derive_torch_generator
+from deem_eval.core.rng import derive_rng, derive_torch_generator
 
 CLASSES = ("dog", "cat", "car", "tree", "boat", "person", "horse", "bird", "cup", "chair", "bus", "kite")
 
@@ -194,7 +194,7 @@ tiny_clip = _fixture("tiny_clip", build_tiny_clip)
 def make_yesno_split(directory: Path, n_images: int = 8, *, name: str = "pope-tiny", benchmark: str = "pope",
                      broken: tuple[int, ...] = (), candidates: tuple[str, ...] = CLASSES):
     """A POPE-shaped split: n_images random PNGs (sizes vary), two questions each (a yes and a no object)."""
-    from deem_eval.splits import BuilderInfo, Sample, Split
+    from deem_eval.core.splits import BuilderInfo, Sample, Split
 
     images = directory / "images"
     images.mkdir(parents=True, exist_ok=True)

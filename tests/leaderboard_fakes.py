@@ -1,7 +1,7 @@
 """Fake run directories for leaderboard / report tests, written through the real code paths.
 
 Splits are made with Split.create + save, runs with RunDir (manifest + samples.jsonl + failures.jsonl)
-and scored with deem_eval.runner.finalize, so metrics.json has exactly the format real runs have.
+and scored with deem_eval.run.runner.finalize, so metrics.json has exactly the format real runs have.
 """
 
 from __future__ import annotations
@@ -9,11 +9,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from deem_eval.parsing import STRICT
-from deem_eval.rng import derive_rng
-from deem_eval.rundir import Failure, RunDir, RunManifest, SampleRecord
-from deem_eval.runner import finalize
-from deem_eval.splits import BuilderInfo, Sample, Split
+from deem_eval.scoring.parsing import STRICT
+from deem_eval.core.rng import derive_rng
+from deem_eval.run.rundir import Failure, RunDir, RunManifest, SampleRecord
+from deem_eval.run.runner import finalize
+from deem_eval.core.splits import BuilderInfo, Sample, Split
 
 Answerer = Callable[[Sample], str]
 
@@ -93,7 +93,7 @@ def make_run(root: Path, split: Split, label: str, answerer: Answerer, *, model:
         deem_eval_version="test", git_sha=None, library_versions={}, device="cpu", started_utc=started,
         finished_utc=finished or started.replace("00.000000Z", "59.000000Z"))
     run = RunDir.create(path, manifest)
-    from deem_eval.runner import select_samples
+    from deem_eval.run.runner import select_samples
 
     selected = select_samples(split, limit)
     fail = set(fail_ids)

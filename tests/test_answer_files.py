@@ -12,8 +12,8 @@ from benchmarks.pope.published import read_published, write_published
 from benchmarks.pope.questions import PopeQuestion
 from benchmarks.pope.sampler import ImageObjects, SamplerConfig
 from benchmarks.pope.sources import ObjectSource
-from deem_eval.answer_files import match_answers, normalise_question
-from deem_eval.errors import DeemEvalError
+from deem_eval.scoring.answer_files import match_answers, normalise_question
+from deem_eval.core.errors import DeemEvalError
 
 FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "pope"
 needs_fixtures = pytest.mark.skipif(not FIXTURES.is_dir(), reason=f"published POPE fixtures not found at {FIXTURES}")

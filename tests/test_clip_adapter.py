@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from deem_eval.adapters import Request
-from deem_eval.errors import DeemEvalError
+from deem_eval.core.adapters import Request
+from deem_eval.core.errors import DeemEvalError
 from model_adapters.clip_zeroshot import CLIPConfig, CLIPZeroShot
 from tests.hf_tiny import single_torch_thread, CLASSES, make_images, tiny_clip  # noqa: F401 (fixture)
 

@@ -6,9 +6,9 @@ import dataclasses
 import pytest
 
 from deem_eval.cli import main
-from deem_eval.parsing import Parser
-from deem_eval.registry import BENCHMARKS, BUILDERS, MODELS, PARSERS
-from deem_eval.runner import RunOptions, run
+from deem_eval.scoring.parsing import Parser
+from deem_eval.core.registry import BENCHMARKS, BUILDERS, MODELS, PARSERS
+from deem_eval.run.runner import RunOptions, run
 
 
 @pytest.mark.parametrize("name", MODELS.names())
@@ -51,8 +51,8 @@ def test_builder_entry_has_help(name, capsys):
 
 @pytest.mark.parametrize("name", [n for n in MODELS.names() if n in ("always-yes", "always-no", "random")])
 def test_model_free_adapters_run_through_the_pipeline(name, tiny_split, tmp_path):
-    from deem_eval.commands import build_adapter
-    from deem_eval.parsing import STRICT
+    from deem_eval.cli.commands import build_adapter
+    from deem_eval.scoring.parsing import STRICT
 
     adapter = build_adapter(name, [])
     result = run(adapter, tiny_split, STRICT, RunOptions(out=tmp_path, progress=False))

@@ -1,4 +1,4 @@
-from deem_eval import hub
+from deem_eval.core import hub
 
 
 def test_offline_flag_means_unreachable(monkeypatch):

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from benchmarks.pope.published import read_published
-from deem_eval.jsonio import json_lines, read_json_records
-from deem_eval.rundir import Failure, RunDir
+from deem_eval.core.jsonio import json_lines, read_json_records
+from deem_eval.run.rundir import Failure, RunDir
 
 ODD = "a\u2028b\u2029c\u0085d"     # str.splitlines breaks a line at each of these
 

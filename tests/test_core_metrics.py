@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 from sklearn.calibration import calibration_curve
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-from deem_eval.metrics import (
+from deem_eval.scoring.metrics import (
     MetricConvention,
     auroc,
     average_precision,
@@ -141,7 +141,7 @@ def test_grouped_metrics_split_by_value():
 
 
 def test_metrics_json_round_trip():
-    from deem_eval.metrics import Metrics
+    from deem_eval.scoring.metrics import Metrics
 
     m = _metrics(["yes", "no", "no"], ["yes", "yes", "unknown"])
     again = Metrics.from_json(m.to_json())

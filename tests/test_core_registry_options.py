@@ -4,9 +4,9 @@ from typing import Literal
 
 import pytest
 
-from deem_eval.errors import DeemEvalError, UnknownNameError
-from deem_eval.options import parse_options, split_pairs
-from deem_eval.registry import BENCHMARKS, MODELS, PARSERS
+from deem_eval.core.errors import DeemEvalError, UnknownNameError
+from deem_eval.core.options import parse_options, split_pairs
+from deem_eval.core.registry import BENCHMARKS, MODELS, PARSERS
 
 
 def test_entry_points_are_listed_without_import():

@@ -10,10 +10,10 @@ from dataclasses import dataclass
 import pytest
 
 from conftest import REPO, make_split
-from deem_eval.errors import DeemEvalError
-from deem_eval.parsing import STRICT
-from deem_eval.rundir import RunDir
-from deem_eval.runner import RunOptions, run, select_samples
+from deem_eval.core.errors import DeemEvalError
+from deem_eval.scoring.parsing import STRICT
+from deem_eval.run.rundir import RunDir
+from deem_eval.run.runner import RunOptions, run, select_samples
 from model_adapters.baselines import AlwaysYes, RandomAnswer, RandomConfig
 
 
@@ -90,7 +90,7 @@ def test_kill_9_then_rerun_gives_uninterrupted_metrics(tmp_path):
     script = f"""
 import sys, time
 sys.path.insert(0, {str(REPO / 'tests')!r})
-from deem_eval.registry import MODELS
+from deem_eval.core.registry import MODELS
 from model_adapters.baselines import RandomAnswer
 class Slow(RandomAnswer):
     name = "slow-random"
@@ -173,8 +173,8 @@ def test_data_parallel_ranks_merge_to_the_single_process_result(tiny_split, tmp_
 
 
 def test_score_recomputes_with_another_parser(tiny_split, tmp_path):
-    from deem_eval.runner import finalize
-    from deem_eval.parsing import Parser
+    from deem_eval.run.runner import finalize
+    from deem_eval.scoring.parsing import Parser
 
     result = run(ImageEcho(), tiny_split, STRICT, _opts(tmp_path))
     everything_no = Parser("all-no", lambda text: "no", "test")

@@ -3,9 +3,9 @@ import json
 import pytest
 
 from conftest import make_split
-from deem_eval.errors import SplitFormatError
-from deem_eval.splits import BuilderInfo, Sample, Split, fingerprint_samples
-from deem_eval.verify import verify_split
+from deem_eval.core.errors import SplitFormatError
+from deem_eval.core.splits import BuilderInfo, Sample, Split, fingerprint_samples
+from deem_eval.core.verify import verify_split
 
 
 def _samples():

@@ -14,8 +14,8 @@ from benchmarks.corruptions import (ALL, COMMON, EXTRA, FAMILIES, ImageTooSmallE
                                     parse_severities, resolve, to_rgb_uint8)
 from benchmarks.corruptions import blur, ops
 from benchmarks.corruptions.backends import seeded_generator
-from deem_eval.errors import DeemEvalError, UnknownNameError
-from deem_eval.registry import CORRUPTIONS
+from deem_eval.core.errors import DeemEvalError, UnknownNameError
+from deem_eval.core.registry import CORRUPTIONS
 
 
 def photo(height: int = 40, width: int = 52, seed: int = 0) -> np.ndarray:

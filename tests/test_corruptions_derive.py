@@ -14,9 +14,9 @@ from benchmarks.corruptions import derive
 from benchmarks.corruptions.derive import DeriveConfig, derive_corrupted_split
 from benchmarks.corruptions.suites import PopeC, RobustVQAC
 from deem_eval.cli import main
-from deem_eval.errors import DeemEvalError
-from deem_eval.options import parse_options
-from deem_eval.splits import BuilderInfo, Sample, Split
+from deem_eval.core.errors import DeemEvalError
+from deem_eval.core.options import parse_options
+from deem_eval.core.splits import BuilderInfo, Sample, Split
 
 CORRUPTIONS = ("gaussian_noise", "glass_blur", "frost")
 

@@ -7,7 +7,7 @@ import shutil
 import pytest
 import torch
 
-from deem_eval.errors import DeemEvalError
+from deem_eval.core.errors import DeemEvalError
 from tests.deem_tiny import one_thread, requests, tiny_deem  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.usefixtures("one_thread")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from deem_eval.rng import derive_torch_generator
+from deem_eval.core.rng import derive_torch_generator
 from tests.deem_tiny import one_thread, tiny_teacher  # noqa: F401 (fixtures)
 from tests.hf_tiny import make_images, tiny_llava  # noqa: F401 (fixture)
 

@@ -7,7 +7,7 @@ import copy
 import pytest
 import torch
 
-from deem_eval.errors import DeemEvalError
+from deem_eval.core.errors import DeemEvalError
 from tests.deem_tiny import one_thread, requests, tiny_deem  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -243,7 +243,7 @@ def test_adapter_greedy_and_beam_are_both_deterministic(tiny_adapter):
 def test_image_smaller_than_the_stride_is_refused(tiny_adapter):
     from PIL import Image
 
-    from deem_eval.adapters import Request
+    from deem_eval.core.adapters import Request
     from model_adapters.deem.images import ImageTooSmallError
 
     small = Request("tiny-image", Image.new("RGB", (40, 9)), "Is there a dog?")

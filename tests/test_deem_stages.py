@@ -31,7 +31,7 @@ def test_checked_in_stages_hold_the_official_values():
 
 
 def test_overrides_are_typed_and_unknown_keys_name_the_valid_ones(tmp_path):
-    from deem_eval.errors import DeemEvalError
+    from deem_eval.core.errors import DeemEvalError
     from model_adapters.deem.stages import load_stage
 
     s = load_stage("sft", ["optim.lr=3e-4", "steps=20", "train=['llm']", "mmfs=false"])
@@ -143,7 +143,7 @@ def tiny_deem_micro_free():
 
 
 def test_mmfs_at_step_zero_gives_todays_csr_loss(tiny_teacher):  # noqa: F811
-    from deem_eval.rng import derive_torch_generator
+    from deem_eval.core.rng import derive_torch_generator
     from model_adapters.deem.mmfs import MMFSNet
     from model_adapters.deem.presets import DEEM_TINY, build_model
     from model_adapters.deem.stages import load_stage
@@ -215,7 +215,7 @@ def test_sft_on_yes_no_questions_lowers_the_answer_loss_and_resumes_exactly(tmp_
 
 
 def test_sft_refuses_another_runs_directory_and_a_changed_stage(tmp_path):
-    from deem_eval.errors import DeemEvalError
+    from deem_eval.core.errors import DeemEvalError
     from model_adapters.deem.presets import DEEM_TINY, build_model
     from model_adapters.deem.stages import load_stage
     from model_adapters.deem.train import train_stage
@@ -320,7 +320,7 @@ def test_two_processes_train_the_same_weights_as_one(tmp_path):
 
 
 def test_a_global_batch_the_processes_cannot_share_is_refused():
-    from deem_eval.errors import DeemEvalError
+    from deem_eval.core.errors import DeemEvalError
     from model_adapters.deem.stages import load_stage
 
     stage = load_stage("sft", ["global_batch=12", "grad_accum=2"])
@@ -331,7 +331,7 @@ def test_a_global_batch_the_processes_cannot_share_is_refused():
 
 
 def test_resuming_a_checkpoint_of_another_preset_is_refused(tmp_path):
-    from deem_eval.errors import DeemEvalError
+    from deem_eval.core.errors import DeemEvalError
     from model_adapters.deem.presets import DEEM_TINY, build_model
     from model_adapters.deem.stages import load_stage
     from model_adapters.deem.train import train_stage

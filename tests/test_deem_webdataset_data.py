@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from deem_eval.errors import DeemEvalError
+from deem_eval.core.errors import DeemEvalError
 
 pytest.importorskip("webdataset")
 

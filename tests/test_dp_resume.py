@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from conftest import REPO
 
-from deem_eval.rundir import ATTEMPT_FILE
+from deem_eval.run.rundir import ATTEMPT_FILE
 
 
 def _start(run_dir: Path, home: Path, rank: int, timeout_s: float | None = None) -> subprocess.Popen:

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from deem_eval.cli import main
-from deem_eval.errors import DeemEvalError, SplitFormatError
-from deem_eval.options import parse_options
-from deem_eval.splits import Split
+from deem_eval.core.errors import DeemEvalError, SplitFormatError
+from deem_eval.core.options import parse_options
+from deem_eval.core.splits import Split
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -107,7 +107,7 @@ def test_disk_full_names_the_path(tiny_split, tmp_path, monkeypatch, capsys):
     def full(fd: int) -> None:
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr("deem_eval.atomic.os.fsync", full)
+    monkeypatch.setattr("deem_eval.core.atomic.os.fsync", full)
     out = tmp_path / "runs"
     assert _run(tiny_split, out) == 2
     err = capsys.readouterr().err

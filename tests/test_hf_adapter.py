@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from deem_eval.adapters import Request
-from deem_eval.errors import DeemEvalError
+from deem_eval.core.adapters import Request
+from deem_eval.core.errors import DeemEvalError
 from model_adapters.hf import HFAdapter, HFConfig
 from model_adapters.hf.presets import LLAVA_SHORT, PRESETS, VICUNA_V1_SYSTEM
 from tests.hf_tiny import (single_torch_thread, CLASSES, build_tiny_llava, make_images, tiny_llava,  # noqa: F401 (fixtures)

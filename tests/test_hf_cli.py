@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from deem_eval.cli import main
-from deem_eval.registry import BENCHMARKS
+from deem_eval.core.registry import BENCHMARKS
 from tests.hf_tiny import single_torch_thread, make_yesno_split, tiny_clip, tiny_llava  # noqa: F401 (fixtures)
 
 REPO = Path(__file__).resolve().parents[1]

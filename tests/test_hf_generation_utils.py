@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from deem_eval.errors import DeemEvalError
+from deem_eval.core.errors import DeemEvalError
 from model_adapters.generation import (OomBackoff, YesNoTokens, find_yes_no_tokens, is_out_of_memory,
                                        length_grouped_batches, ordered_by_length, restore_order,
                                        yes_no_mass, yes_probability_from_logits)

@@ -13,11 +13,11 @@ import pytest
 from conftest import make_split
 from PIL import Image
 
-from deem_eval.adapters import Request
-from deem_eval.errors import DeemEvalError
-from deem_eval.images import load_rgb, to_rgb, wide_to_uint8
-from deem_eval.parsing import STRICT
-from deem_eval.runner import RunOptions, run
+from deem_eval.core.adapters import Request
+from deem_eval.core.errors import DeemEvalError
+from deem_eval.core.images import load_rgb, to_rgb, wide_to_uint8
+from deem_eval.scoring.parsing import STRICT
+from deem_eval.run.runner import RunOptions, run
 
 
 def _chunk(kind: bytes, data: bytes) -> bytes:
@@ -38,7 +38,7 @@ class RedEcho:
     needs_images = True
 
     def __init__(self):
-        from deem_eval.benchmark import NoOptions
+        from deem_eval.core.benchmark import NoOptions
 
         self.config = NoOptions()
 
@@ -71,7 +71,7 @@ def test_a_decompression_bomb_fails_its_samples_and_the_run_goes_on_and_resumes(
 
 
 def test_any_exception_while_preparing_a_sample_is_a_per_sample_failure(tmp_path, monkeypatch):
-    from deem_eval import runner
+    from deem_eval.run import runner
 
     split = make_split(tmp_path / "split", n_images=3)
     real = runner.load_rgb

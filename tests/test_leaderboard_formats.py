@@ -11,8 +11,8 @@ import pytest
 from leaderboard_fakes import accuracy_answerer, make_run, pope_samples, save_split, synth_samples
 
 from deem_eval.cli import main
-from deem_eval.leaderboard import make_board
-from deem_eval.leaderboard.render import latex_escape, to_csv, to_html_page, to_json, to_latex, to_markdown
+from deem_eval.views.leaderboard import make_board
+from deem_eval.views.leaderboard.render import latex_escape, to_csv, to_html_page, to_json, to_latex, to_markdown
 
 
 @pytest.fixture(scope="module")

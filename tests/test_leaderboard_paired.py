@@ -6,7 +6,7 @@ import pytest
 
 
 def test_holm_adjustment_is_step_down_and_monotone():
-    from deem_eval.leaderboard.significance import holm
+    from deem_eval.views.leaderboard.significance import holm
 
     assert holm([0.01, 0.04, 0.03]) == pytest.approx([0.03, 0.06, 0.06])
     assert holm([0.5]) == [0.5]

@@ -6,8 +6,8 @@ import csv
 
 import pytest
 
-from deem_eval.errors import DeemEvalError
-from deem_eval.leaderboard.reported import default_dir, load_index, load_table, table_ids
+from deem_eval.core.errors import DeemEvalError
+from deem_eval.views.leaderboard.reported import default_dir, load_index, load_table, table_ids
 
 PAPER_COLUMNS = ("rvqa_a", "rvqa_r", "rvqa_v", "pope_r", "pope_p", "pope_a")
 # Rows whose printed AVG is not the mean of their printed columns (recorded as printed; see index.json)

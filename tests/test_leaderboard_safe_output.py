@@ -9,9 +9,9 @@ import re
 import pytest
 from leaderboard_fakes import accuracy_answerer, make_run, pope_samples, save_split, synth_samples
 
-from deem_eval.display import strip_controls, terminal_text
-from deem_eval.leaderboard import make_board
-from deem_eval.leaderboard.render import csv_text, md_escape, to_csv, to_markdown, to_plain
+from deem_eval.views.display import strip_controls, terminal_text
+from deem_eval.views.leaderboard import make_board
+from deem_eval.views.leaderboard.render import csv_text, md_escape, to_csv, to_markdown, to_plain
 
 SCRIPT = "<script>alert(1)</script>"
 FORMULA = '=HYPERLINK("http://x")'
@@ -72,7 +72,7 @@ def test_terminal_table_passes_no_control_sequences(board):
 def test_rich_terminal_output_has_only_rich_own_escapes(board):
     from rich.console import Console
 
-    from deem_eval.leaderboard.render import print_terminal
+    from deem_eval.views.leaderboard.render import print_terminal
 
     console = Console(file=io.StringIO(), width=200, force_terminal=True, color_system="truecolor")
     print_terminal(board, console)

@@ -9,10 +9,11 @@ import pytest
 from leaderboard_fakes import (accuracy_answerer, make_run, pope_samples, robustvqa_samples, save_split,
                                synth_samples)
 
-from deem_eval.errors import DeemEvalError
-from deem_eval.leaderboard import make_board
-from deem_eval.leaderboard.render import to_plain
-from deem_eval.leaderboard.runs import RunFilter, discover, select
+from deem_eval.core.errors import DeemEvalError
+from deem_eval.views.leaderboard import make_board
+from deem_eval.views.leaderboard.render import to_plain
+from deem_eval.run.catalog import discover
+from deem_eval.views.leaderboard.runs import RunFilter, select
 
 MODELS = {"deem": 0.85, "llava": 0.75, "weak": 0.55}
 

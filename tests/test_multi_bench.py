@@ -9,10 +9,10 @@ import pytest
 
 from conftest import make_split
 from deem_eval.cli import main
-from deem_eval.commands import bench_names
-from deem_eval.errors import DeemEvalError
-from deem_eval.options import option_help, reject_packed, split_pairs
-from deem_eval.registry import BENCHMARKS, MODELS
+from deem_eval.cli.commands import bench_names
+from deem_eval.core.errors import DeemEvalError
+from deem_eval.core.options import option_help, reject_packed, split_pairs
+from deem_eval.core.registry import BENCHMARKS, MODELS
 from model_adapters.baselines import RandomAnswer
 
 

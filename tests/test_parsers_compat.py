@@ -12,10 +12,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from deem_eval.metrics import compute_metrics, encode_gold, encode_predictions
-from deem_eval.parsers_compat import (
+from deem_eval.scoring.metrics import compute_metrics, encode_gold, encode_predictions
+from deem_eval.scoring.parsers_compat import (
     DEEM, LMMS_EVAL, POPE_OFFICIAL, VLMEVALKIT, deem_extract, vlmevalkit_punctuation)
-from deem_eval.registry import PARSERS
+from deem_eval.core.registry import PARSERS
 
 FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "pope"
 needs_fixtures = pytest.mark.skipif(not FIXTURES.is_dir(), reason=f"published POPE fixtures not found at {FIXTURES}")
@@ -124,8 +124,8 @@ def upstream_pope_eval(answers: list[str], labels: list[str]) -> dict[str, float
 @needs_fixtures
 def test_every_scorer_gives_accuracy_one_for_the_labels_and_pope_official_matches_upstream(tmp_path):
     from benchmarks.pope import published_split, read_published
-    from deem_eval.answer_files import match_answers
-    from deem_eval.scoring import Answer, score_answers
+    from deem_eval.scoring.answer_files import match_answers
+    from deem_eval.scoring.score import Answer, score_answers
 
     groups = [sorted((FIXTURES / "coco/current").glob("*.json")), [FIXTURES / "coco/2023-05/coco_pope_random.json"],
               [FIXTURES / "coco/2023-10/coco_pope_adversarial.json"], sorted((FIXTURES / "seem/aokvqa").glob("*.json"))]

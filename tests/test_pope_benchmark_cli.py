@@ -9,9 +9,9 @@ import pytest
 
 from benchmarks.pope.benchmark import PopeBenchmark, PopeConfig
 from deem_eval.cli import main
-from deem_eval.options import parse_options
-from deem_eval.registry import BENCHMARKS, BUILDERS
-from deem_eval.splits import Split
+from deem_eval.core.options import parse_options
+from deem_eval.core.registry import BENCHMARKS, BUILDERS
+from deem_eval.core.splits import Split
 
 FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "pope"
 needs_fixtures = pytest.mark.skipif(not FIXTURES.is_dir(), reason=f"published POPE fixtures not found at {FIXTURES}")

@@ -13,8 +13,8 @@ datasets = pytest.importorskip("datasets")
 from PIL import Image  # noqa: E402
 
 from benchmarks.pope.hf import hf_split, open_dataset  # noqa: E402
-from deem_eval.errors import DeemEvalError  # noqa: E402
-from deem_eval.splits import Split  # noqa: E402
+from deem_eval.core.errors import DeemEvalError  # noqa: E402
+from deem_eval.core.splits import Split  # noqa: E402
 
 FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "pope"
 

@@ -14,8 +14,8 @@ from benchmarks.pope.published import (
 from benchmarks.pope.questions import PopeQuestion, image_id_of, object_from_text, parse_sample_id
 from benchmarks.pope.sampler import question_text
 from benchmarks.pope.versions import known_versions, recognise
-from deem_eval.errors import DeemEvalError
-from deem_eval.splits import Split
+from deem_eval.core.errors import DeemEvalError
+from deem_eval.core.splits import Split
 
 FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "pope"
 needs_fixtures = pytest.mark.skipif(not FIXTURES.is_dir(), reason=f"published POPE fixtures not found at {FIXTURES}")

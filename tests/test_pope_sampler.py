@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from benchmarks.pope.sampler import (
     ImageObjects, ObjectStats, SamplerConfig, question_text, sample_pope, sample_subset, select_images)
-from deem_eval.errors import DeemEvalError
+from deem_eval.core.errors import DeemEvalError
 
 FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "pope"
 # Upstream's own object counts for its 500 images (RUCAIBox/POPE commit 28f884a). Data from fetched

@@ -9,7 +9,7 @@ import pytest
 
 from benchmarks.pope.sampler import SamplerConfig, sample_pope
 from benchmarks.pope.sources import load_coco_instances, load_object_lists, object_lines, read_image_list
-from deem_eval.errors import DeemEvalError
+from deem_eval.core.errors import DeemEvalError
 
 
 def coco_doc() -> dict:

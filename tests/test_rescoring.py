@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 from deem_eval.cli import main
-from deem_eval.errors import DeemEvalError
-from deem_eval.leaderboard import make_board
-from deem_eval.leaderboard.render import RENDERERS
+from deem_eval.core.errors import DeemEvalError
+from deem_eval.views.leaderboard import make_board
+from deem_eval.views.leaderboard.render import RENDERERS
 
 
 @pytest.fixture

@@ -9,10 +9,10 @@ import pytest
 from leaderboard_fakes import make_run, save_split, synth_samples
 
 from deem_eval.cli import main
-from deem_eval.leaderboard.runs import load_run
-from deem_eval.robustness import find_clean_run, source_fingerprint, source_id, summarize_run
-from deem_eval.scored_runs import load_scored
-from deem_eval.splits import BuilderInfo, Sample, Split
+from deem_eval.run.catalog import load_run
+from deem_eval.analysis.robustness import find_clean_run, source_fingerprint, source_id, summarize_run
+from deem_eval.analysis.scored_runs import load_scored
+from deem_eval.core.splits import BuilderInfo, Sample, Split
 
 SUBSET_IMAGES = 2      # corrupted split: images 0-1 of a 10-image clean split
 
@@ -118,7 +118,7 @@ def test_a_model_keeps_its_colour_in_every_figure(tmp_path):
     from matplotlib.colors import to_hex
     from report_world import MODELS, make_world
 
-    from deem_eval.plots import model_colors
+    from deem_eval.analysis.plots import model_colors
 
     runs = make_world(tmp_path)
     out = tmp_path / "out"

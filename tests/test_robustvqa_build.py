@@ -11,8 +11,8 @@ from test_robustvqa_helpers import make_folder
 from benchmarks.robustvqa.build import BuildOptions, build_split, split_name
 from benchmarks.robustvqa.sources import imagenet_folder
 from deem_eval.cli import main
-from deem_eval.errors import DeemEvalError
-from deem_eval.splits import Split
+from deem_eval.core.errors import DeemEvalError
+from deem_eval.core.splits import Split
 
 COLOURS = [(i * 37 % 256, i * 91 % 256, i * 53 % 256) for i in range(1, 9)]
 

@@ -13,7 +13,7 @@ from test_robustvqa_helpers import Planted, SimulatedCrash, basis, make_folder, 
 
 from benchmarks.robustvqa.build import BuildOptions, build_split
 from benchmarks.robustvqa.sources import imagenet_folder
-from deem_eval.errors import DeemEvalError
+from deem_eval.core.errors import DeemEvalError
 
 STINGRAY, JUNCO, JAY, TENCH, CRANE = 6, 13, 17, 0, 134
 C1, C2, C3, C4, C5 = (200, 0, 0), (0, 200, 0), (0, 0, 200), (200, 200, 0), (0, 200, 200)

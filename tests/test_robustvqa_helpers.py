@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from deem_eval.rng import derive_rng
+from deem_eval.core.rng import derive_rng
 
 DIM = 16      # projection_dim of tests/hf_tiny.build_tiny_clip
 SPECIAL = 6   # planted classes use basis vectors e0..e5; every other prompt lives in dims 6..15

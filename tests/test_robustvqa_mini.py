@@ -9,8 +9,8 @@ import pytest
 
 from benchmarks.robustvqa.benchmark import Config, RobustVQA
 from benchmarks.robustvqa.mini import A_CONDITIONS, R_STYLES, MiniConfig, build_mini, hard_negative, plan, similarity
-from deem_eval.errors import DeemEvalError
-from deem_eval.splits import Split
+from deem_eval.core.errors import DeemEvalError
+from deem_eval.core.splits import Split
 
 SMALL = MiniConfig(images_per_subset=10, size=48)
 

@@ -16,8 +16,8 @@ from test_robustvqa_helpers import Planted, basis, make_folder, plant_clip
 from benchmarks.robustvqa.build import BuildOptions, build_split
 from benchmarks.robustvqa.options import DEEM_CODE_TEMPLATE, PAPER_TEMPLATE, deem_options
 from benchmarks.robustvqa.sources import imagenet_folder
-from deem_eval.errors import DeemEvalError
-from deem_eval.splits import Split
+from deem_eval.core.errors import DeemEvalError
+from deem_eval.core.splits import Split
 
 RED, GREEN, BLUE = (200, 0, 0), (0, 200, 0), (0, 0, 200)
 

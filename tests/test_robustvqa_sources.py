@@ -8,8 +8,8 @@ from test_robustvqa_helpers import make_folder, solid_png
 from benchmarks.robustvqa.build import BuildOptions, build_split
 from benchmarks.robustvqa.classes import imagenet_rows, imagenet_table, load_class_map, subset_indices
 from benchmarks.robustvqa.sources import generic_folder, hf_dataset, imagenet_folder
-from deem_eval.errors import DeemEvalError
-from deem_eval.splits import Split
+from deem_eval.core.errors import DeemEvalError
+from deem_eval.core.splits import Split
 
 RED, GREEN, BLUE = (200, 0, 0), (0, 200, 0), (0, 0, 200)
 

@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 from conftest import REPO, make_split
 
-from deem_eval.errors import DeemEvalError
-from deem_eval.parsing import STRICT
-from deem_eval.rundir import LOCK_FILE, DuplicateRecordsWarning, RunDir, RunLock, RunLockedError
-from deem_eval.runner import RunOptions, run
+from deem_eval.core.errors import DeemEvalError
+from deem_eval.scoring.parsing import STRICT
+from deem_eval.run.rundir import LOCK_FILE, DuplicateRecordsWarning, RunDir, RunLock, RunLockedError
+from deem_eval.run.runner import RunOptions, run
 from model_adapters.baselines import AlwaysYes, RandomAnswer
 
 # Waits for a "go" file so that every process enters the CLI at the same moment, then runs it with a slow
@@ -25,7 +25,7 @@ CLI_AT_ONCE = f"""
 import os, sys, time
 from pathlib import Path
 sys.path.insert(0, {str(REPO / 'tests')!r})
-from deem_eval.registry import MODELS
+from deem_eval.core.registry import MODELS
 from model_adapters.baselines import AlwaysYes, RandomAnswer
 
 class SlowRandom(RandomAnswer):
@@ -54,7 +54,7 @@ sys.exit(main(sys.argv[3:]))
 HOLD_LOCK = """
 import sys
 from pathlib import Path
-from deem_eval.rundir import RunLock
+from deem_eval.run.rundir import RunLock
 lock = RunLock.acquire(Path(sys.argv[1]))
 print("locked", flush=True)
 sys.stdin.read()

@@ -6,9 +6,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from deem_eval.cli import main
-from deem_eval.parsing import STRICT
-from deem_eval.rundir import RunDir
-from deem_eval.runner import RunOptions, run
+from deem_eval.scoring.parsing import STRICT
+from deem_eval.run.rundir import RunDir
+from deem_eval.run.runner import RunOptions, run
 
 
 def _lines(path: Path) -> list[dict]:

@@ -9,7 +9,7 @@ import pytest
 from benchmarks.synthscenes import (CATEGORIES, INSTANCES_FILE, generate, image_file_name, instances_for, plan_scene,
                                     read_instances)
 from benchmarks.synthscenes.coco import annotation_id
-from deem_eval.errors import DeemEvalError
+from deem_eval.core.errors import DeemEvalError
 
 SEED, N, SIZE = 5, 24, 80
 

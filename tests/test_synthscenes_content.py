@@ -12,7 +12,7 @@ from PIL import Image
 from benchmarks.synthscenes import (CATEGORIES, SCENES, STYLES, ScenePlan, category_by_name, draw_object, plan_scene,
                                     render_plan, render_scene, render_single_object, scene_by_name)
 from benchmarks.synthscenes.backgrounds import PLAIN
-from deem_eval.errors import DeemEvalError, UnknownNameError
+from deem_eval.core.errors import DeemEvalError, UnknownNameError
 
 
 def test_categories_are_many_distinct_and_well_formed():

@@ -204,7 +204,7 @@ def test_plain_model_deem_uses_the_shipped_deem_micro_and_says_so(tmp_path, caps
 
 
 def test_a_missing_shipped_file_names_itself_and_the_rebuild_command(tmp_path, monkeypatch):
-    from deem_eval.errors import DeemEvalError
+    from deem_eval.core.errors import DeemEvalError
     from model_adapters.deem.adapter import DeemAdapter, DeemAdapterConfig
     from model_adapters.deem.micro import pipeline
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from deem_eval.rng import derive_seed
+from deem_eval.core.rng import derive_seed
 
 from .catalog import BUILTIN, families, get, names, resolve
 from .images import MIN_SIZE, ImageTooSmallError, load_rgb, to_rgb_uint8

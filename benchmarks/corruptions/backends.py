@@ -12,7 +12,7 @@ from typing import Protocol
 
 import numpy as np
 
-from deem_eval.errors import DeemEvalError, did_you_mean
+from deem_eval.core.errors import DeemEvalError, did_you_mean
 
 from . import catalog
 from .images import check_size

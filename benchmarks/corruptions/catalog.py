@@ -6,8 +6,8 @@ then shows up in `names()`, in its family, and in `deem-eval build corrupt --cor
 
 from __future__ import annotations
 
-from deem_eval.errors import DeemEvalError, did_you_mean
-from deem_eval.registry import CORRUPTIONS
+from deem_eval.core.errors import DeemEvalError, did_you_mean
+from deem_eval.core.registry import CORRUPTIONS
 
 from . import blur, digital, noise, weather
 from .spec import ALL, FAMILIES, Corruption, resolve_names

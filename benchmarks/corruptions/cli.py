@@ -49,7 +49,7 @@ class CorruptBuilder:
         parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     def run(self, args: argparse.Namespace) -> int:
-        from deem_eval.splits import Split
+        from deem_eval.core.splits import Split
 
         from . import catalog
         from .derive import DeriveConfig, derive_corrupted_split

@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from deem_eval.errors import DeemEvalError
+from deem_eval.core.errors import DeemEvalError
 
 _LOCK = threading.RLock()
 _MODULE: types.ModuleType | None = None

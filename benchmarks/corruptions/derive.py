@@ -27,9 +27,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from deem_eval.atomic import atomic_write_bytes
-from deem_eval.errors import DeemEvalError
-from deem_eval.splits import IMAGE_HASHES_FILE, BuilderInfo, Sample, Split, sha256_file
+from deem_eval.core.atomic import atomic_write_bytes
+from deem_eval.core.errors import DeemEvalError
+from deem_eval.core.splits import IMAGE_HASHES_FILE, BuilderInfo, Sample, Split, sha256_file
 
 from . import catalog
 from .backends import BACKENDS

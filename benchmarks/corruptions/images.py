@@ -1,6 +1,6 @@
 """Turning any image file or array into what every corruption works on: RGB, uint8, (H, W, 3).
 
-PIL images and files go through the runner's own converter (`deem_eval.images.to_rgb`), so a corrupted
+PIL images and files go through the runner's own converter (`deem_eval.core.images.to_rgb`), so a corrupted
 split starts from exactly the pixels the runner would feed a model: grey is replicated, alpha and palette
 transparency are dropped, 16-bit images (``I;16*``, and ``I`` assumed 16-bit) are scaled by 1/257 rather
 than clipped, float images (``F``) are read as [0, 1] when their maximum is at most 1, else as [0, 255].
@@ -15,9 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from deem_eval.errors import DeemEvalError
-from deem_eval.images import load_rgb as open_rgb
-from deem_eval.images import to_rgb, wide_to_uint8
+from deem_eval.core.errors import DeemEvalError
+from deem_eval.core.images import load_rgb as open_rgb
+from deem_eval.core.images import to_rgb, wide_to_uint8
 
 MIN_SIZE = 32  # imagecorruptions' documented minimum height and width
 

@@ -15,7 +15,7 @@ from typing import Any, Union
 import numpy as np
 import torch
 
-from deem_eval.errors import DeemEvalError, did_you_mean
+from deem_eval.core.errors import DeemEvalError, did_you_mean
 
 from .images import MIN_SIZE, check_size, to_rgb_uint8
 

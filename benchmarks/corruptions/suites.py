@@ -20,9 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from deem_eval.benchmark import cached_build, deem_eval_home, load_prebuilt
-from deem_eval.errors import DeemEvalError
-from deem_eval.splits import Split
+from deem_eval.core.benchmark import cached_build, deem_eval_home, load_prebuilt
+from deem_eval.core.errors import DeemEvalError
+from deem_eval.core.splits import Split
 
 QUICK = "gaussian_noise,glass_blur,snow,jpeg_compression"   # one per family: noise, blur, weather, digital
 SUITE_VERSION = 1
@@ -77,7 +77,7 @@ class _Corrupted:
     def _source(self) -> Split:
         if self.config.source_split is not None:
             return Split.load(self.config.source_split)
-        from deem_eval.registry import BENCHMARKS
+        from deem_eval.core.registry import BENCHMARKS
 
         try:
             benchmark_cls = BENCHMARKS.get(self.source)

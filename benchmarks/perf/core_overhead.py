@@ -20,9 +20,9 @@ import numpy as np
 
 
 def runner_overhead(n: int, batch_size: int) -> float:
-    from deem_eval.parsing import STRICT
-    from deem_eval.runner import RunOptions, run
-    from deem_eval.splits import BuilderInfo, Sample, Split
+    from deem_eval.scoring.parsing import STRICT
+    from deem_eval.run.runner import RunOptions, run
+    from deem_eval.core.splits import BuilderInfo, Sample, Split
     from model_adapters.baselines import AlwaysYes
 
     samples = [Sample(f"perf/{i:06d}", f"img{i // 6:05d}.jpg", "Is there a dog in the image?",
@@ -40,9 +40,9 @@ def runner_overhead(n: int, batch_size: int) -> float:
 
 
 def scoring_time(n: int) -> float:
-    from deem_eval.parsing import STRICT
-    from deem_eval.scoring import Answer, score_answers
-    from deem_eval.splits import Sample
+    from deem_eval.scoring.parsing import STRICT
+    from deem_eval.scoring.score import Answer, score_answers
+    from deem_eval.core.splits import Sample
 
     rng = np.random.default_rng(0)
     texts = ["Yes.", "No.", "yes", "no", "Yes, there is a dog in the image.", "No, there is not.",

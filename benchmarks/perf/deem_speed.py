@@ -44,7 +44,7 @@ SD21_VAE = dict(in_channels=3, out_channels=3, latent_channels=4, block_out_chan
 def _images(n: int, size: int):
     from PIL import Image
 
-    from deem_eval.rng import derive_rng
+    from deem_eval.core.rng import derive_rng
 
     return [Image.fromarray(derive_rng(0, "perf-image", i).integers(0, 256, (size, size, 3), dtype="uint8"))
             for i in range(n)]
@@ -97,7 +97,7 @@ def csr_step_time(target, teacher, device, *, batch: int, steps: int, captions: 
 
     import torch
 
-    from deem_eval.rng import derive_torch_generator
+    from deem_eval.core.rng import derive_torch_generator
     from model_adapters.deem.csr import csr_losses
 
     images = _images(batch, 96)

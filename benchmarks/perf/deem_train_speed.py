@@ -88,7 +88,7 @@ def two_processes(steps: int, out: Path) -> float:
 
 
 def answer_rate(batch: int, scoring: str, repeats: int = 3) -> float:
-    from deem_eval.adapters import Request
+    from deem_eval.core.adapters import Request
     from model_adapters.deem.adapter import DeemAdapter, DeemAdapterConfig
     from tests.hf_tiny import make_images
 

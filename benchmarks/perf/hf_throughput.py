@@ -45,7 +45,7 @@ def tiny(n: int, new_tokens: int, repeats: int, threads: int) -> None:
 
     torch.set_num_threads(threads)   # tiny matmuls gain nothing from threads; on a shared box they spin-wait
 
-    from deem_eval.adapters import Request
+    from deem_eval.core.adapters import Request
     from model_adapters.hf import HFAdapter, HFConfig
     from tests.hf_tiny import CLASSES, build_tiny_llava, make_images
 
@@ -73,7 +73,7 @@ def real_size(big_batch: int, new_tokens: int, repeats: int, smoke: bool) -> Non
     import torch
     from transformers import CLIPVisionConfig, LlamaConfig, LlavaConfig, LlavaForConditionalGeneration
 
-    from deem_eval.rng import derive_torch_generator
+    from deem_eval.core.rng import derive_torch_generator
     from model_adapters.generation import OomBackoff
 
     if smoke:

@@ -25,7 +25,7 @@ import numpy as np
 
 from benchmarks.pope.sampler import SamplerConfig, sample_pope
 from benchmarks.pope.sources import load_coco_instances
-from deem_eval.rng import derive_rng
+from deem_eval.core.rng import derive_rng
 
 TARGET_S = 5.0
 

@@ -32,7 +32,7 @@ def make_images(folder: Path, n: int, size: tuple[int, int]) -> None:
     from PIL import Image
 
     from benchmarks.robustvqa.classes import imagenet_rows
-    from deem_eval.rng import derive_rng
+    from deem_eval.core.rng import derive_rng
 
     wnids = [r.wnid for r in imagenet_rows() if r.imagenet_a][:8]
     for i in range(n):

@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from deem_eval.benchmark import cached_build, deem_eval_home, load_prebuilt
-from deem_eval.splits import Split
+from deem_eval.core.benchmark import cached_build, deem_eval_home, load_prebuilt
+from deem_eval.core.splits import Split
 
 from .build import sampled_split
 from .questions import BENCHMARK, SUBSETS

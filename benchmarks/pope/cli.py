@@ -7,7 +7,7 @@ import argparse
 import time
 from pathlib import Path
 
-from deem_eval.errors import DeemEvalError
+from deem_eval.core.errors import DeemEvalError
 
 NEWLINES = {"lf": "\n", "crlf": "\r\n"}
 
@@ -24,6 +24,8 @@ class PopeBuilder:
         "  deem-eval build pope --from-published coco_pope_random.json        # just say which version it is\n"
         "  deem-eval build pope --from-published output/coco/*.json --images val2014/ \\\n"
         "      --out splits/pope-coco-published\n"
+        "  deem-eval build pope --from-published output/coco/*.json --question-suffix deem \\\n"
+        "      --images val2014/ --out splits/pope-coco-deem   # DEEM's prompt: '... Please anwser yes or no'\n"
         "  deem-eval build pope --to-published splits/pope-coco --out exported/\n"
         "  deem-eval build pope --from-hf lmms-lab/POPE --out splits/pope-lmms   # or a save_to_disk directory")
 
@@ -60,6 +62,15 @@ class PopeBuilder:
         sampling.add_argument("--article", choices=("by-letter", "upstream"), default="by-letter",
                               help="'a'/'an' by the object's first letter (default), or upstream's "
                                    "template.replace('a', 'an'), which writes 'imange'")
+        sampling.add_argument("--duplicates", choices=("drop", "upstream"), default="drop",
+                              help="--objects lists that name an object twice for one image: drop (default) keeps "
+                                   "its first mention; upstream keeps every mention, as upstream POPE counts them "
+                                   "(frequencies, co-occurrences, objects per image, positives)")
+        published = parser.add_argument_group("published files (--from-published)")
+        published.add_argument("--question-suffix", metavar="SUFFIX",
+                               help="append this to every question: 'deem' = DEEM's \" Please anwser yes or no\" "
+                                    "(sic, as DEEM's POPE evaluation asks), 'none' (default), or any literal text; "
+                                    "recorded in the split (name tag, builder params) and taken off on export")
         naming = parser.add_argument_group("naming")
         naming.add_argument("--dataset", help="dataset part of ids and names (default: coco / from file names)")
         naming.add_argument("--name", help="split name (default pope-<dataset>-s<seed>, or -<version date>)")
@@ -70,6 +81,14 @@ class PopeBuilder:
         parser.add_argument("--hf-split", default="test", help="dataset split for --from-hf (default test)")
 
     def run(self, args: argparse.Namespace) -> int:
+        suffix = getattr(args, "question_suffix", None)
+        if suffix not in (None, "none") and not (args.from_published and args.out is not None):
+            raise DeemEvalError("--question-suffix applies to --from-published with --out (a sampled split "
+                                "takes it in --template, e.g. 'Is there a {} in the image? Please anwser yes or no')")
+        if getattr(args, "duplicates", "drop") != "drop" and not args.objects:
+            raise DeemEvalError("--duplicates upstream applies to --objects lists (upstream POPE samples from such "
+                                "lists); COCO instance files name an object once per instance, which upstream "
+                                "never counted")
         if args.coco_annotations or args.objects:
             return self._sample(args)
         if args.from_published:
@@ -93,7 +112,7 @@ class PopeBuilder:
             raise DeemEvalError(f"--images {args.images}: not a directory")
         t0 = time.perf_counter()
         source = load_coco_instances(args.coco_annotations) if args.coco_annotations else \
-            load_object_lists(args.objects)
+            load_object_lists(args.objects, duplicates=args.duplicates)
         image_list = read_image_list(args.images_list) if args.images_list else None
         config = SamplerConfig(seed=args.seed, img_num=len(image_list) if image_list else args.img_num, n=args.n,
                                subsets=subsets_from_text(args.subsets), template=args.template, article=args.article)
@@ -106,8 +125,12 @@ class PopeBuilder:
         print(f"{source.path.name}: {sel.total} images, {sel.eligible} with at least {config.n} objects "
               f"({sel.skipped_too_few} skipped with fewer); chose {len(sel.chosen)}"
               + (" from --images-list" if image_list else f" with seed {config.seed}"))
-        if source.duplicate_objects:
-            print(f"note: {source.duplicate_objects} object lists named an object twice; duplicates were dropped")
+        if source.duplicate_objects and source.duplicates == "upstream":
+            print(f"note: {source.duplicate_objects} object lists named an object twice; every mention was kept and "
+                  "counted, as upstream POPE does (--duplicates upstream)")
+        elif source.duplicate_objects:
+            print(f"note: {source.duplicate_objects} object lists named an object twice; duplicates were dropped "
+                  "(--duplicates upstream counts them as upstream POPE does)")
         for subset in config.subsets:
             print(f"  {subset:<12} {len(sampling.questions[subset])} questions")
         print(f"wrote split {split.name} ({split.meta.count} questions, fingerprint {split.fingerprint[:12]}…) "
@@ -117,7 +140,7 @@ class PopeBuilder:
         return 0
 
     def _from_published(self, args: argparse.Namespace) -> int:
-        from .build import published_split
+        from .build import published_split, resolve_question_suffix
         from .published import read_published
         from .versions import recognise
 
@@ -126,19 +149,22 @@ class PopeBuilder:
             for f in files:
                 print(recognise(f).describe())
             return 0
+        suffix = resolve_question_suffix(args.question_suffix)
         split, recognitions = published_split(files, image_root=(args.images.resolve() if args.images else "."),
-                                              name=args.name)
+                                              name=args.name, question_suffix=suffix)
         for r in recognitions:
             print(r.describe())
         split = split.save(args.out)
         print(f"wrote split {split.name} ({split.meta.count} questions, fingerprint {split.fingerprint[:12]}…) "
               f"to {args.out}")
+        if suffix:
+            print(f"note: every question ends with {suffix!r} (--question-suffix); the published files do not")
         if args.images is None:
             print("note: no --images given; runs will look for the images in the split directory")
         return 0
 
     def _to_published(self, args: argparse.Namespace) -> int:
-        from deem_eval.splits import Split
+        from deem_eval.core.splits import Split
 
         from .build import export_published
 

@@ -12,8 +12,8 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
-from deem_eval.errors import DeemEvalError
-from deem_eval.splits import BuilderInfo, Split
+from deem_eval.core.errors import DeemEvalError
+from deem_eval.core.splits import BuilderInfo, Split
 
 from .published import PublishedFile, Layout
 from .questions import BENCHMARK, SUBSETS, PopeQuestion

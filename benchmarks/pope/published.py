@@ -17,9 +17,9 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
-from deem_eval.errors import DeemEvalError
-from deem_eval.jsonio import json_lines, parse_json
-from deem_eval.splits import sha256_file
+from deem_eval.core.errors import DeemEvalError
+from deem_eval.core.jsonio import json_lines, parse_json
+from deem_eval.core.splits import sha256_file
 
 from .questions import SUBSETS, PopeQuestion
 

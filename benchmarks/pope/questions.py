@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import PurePosixPath
 
-from deem_eval.errors import DeemEvalError
-from deem_eval.splits import Sample
+from deem_eval.core.errors import DeemEvalError
+from deem_eval.core.splits import Sample
 
 SUBSETS = ("random", "popular", "adversarial")
 BENCHMARK = "pope"

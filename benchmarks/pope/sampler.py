@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Literal
 
-from deem_eval.errors import DeemEvalError
-from deem_eval.rng import derive_rng
+from deem_eval.core.errors import DeemEvalError
+from deem_eval.core.rng import derive_rng
 
 from .questions import SUBSETS, PopeQuestion
 
@@ -35,7 +35,12 @@ VOWELS = "aeiou"
 
 @dataclass(frozen=True)
 class ImageObjects:
-    """One image and its distinct object names in annotation order."""
+    """One image and its object names in annotation order.
+
+    The names are distinct, except from an object list loaded with `duplicates="upstream"`: then an
+    object named twice is counted twice (frequencies, co-occurrences, the `n` an image needs) and may be
+    asked twice as a positive, exactly as upstream's `pope()` does with such a list.
+    """
 
     image: str                    # file name, relative to the image directory
     objects: tuple[str, ...]

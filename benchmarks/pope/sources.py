@@ -2,6 +2,11 @@
 
 Every source yields `ImageObjects`: an image file name and its distinct object names in annotation order
 (the order in which the annotation file lists them), which is the order POPE takes positives in.
+
+Object lists may name an object more than once for one image. By default (`duplicates="drop"`) only its
+first mention is kept. `duplicates="upstream"` keeps the list as written, which is what upstream POPE's
+`pope()` works on: each mention then counts in the popular frequencies and the co-occurrence counts, counts
+towards the `n` objects an image needs, and can be taken as a positive again (see the POPE README).
 """
 
 from __future__ import annotations
@@ -12,9 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from deem_eval.errors import DeemEvalError
-from deem_eval.jsonio import parse_json, read_json_records
-from deem_eval.splits import sha256_file
+from deem_eval.core.errors import DeemEvalError
+from deem_eval.core.jsonio import parse_json, read_json_records
+from deem_eval.core.splits import sha256_file
 
 from .sampler import ImageObjects
 
@@ -28,7 +33,12 @@ class ObjectSource:
     path: Path
     kind: str                            # "coco" | "objects"
     sha256: str
-    duplicate_objects: int = 0           # object-list rows that named an object twice (deduplicated)
+    duplicate_objects: int = 0           # object-list rows that named an object twice
+    duplicates: str = "drop"             # "drop": first mention kept; "upstream": kept as written and counted
+
+
+#: What to do with an object named twice in one image's object list (see the module docstring).
+DUPLICATE_MODES = ("drop", "upstream")
 
 
 def _load_json(path: Path) -> Any:
@@ -100,13 +110,19 @@ def _id_range(names: dict[int, str]) -> str:
     return f"{len(ids)} ids from {ids[0]} to {ids[-1]}" if ids else "none"
 
 
-def load_object_lists(path: Path | str) -> ObjectSource:
-    """POPE's object lists: JSON lines `{"image": ..., "objects": [...]}` (a JSON array is accepted too)."""
+def load_object_lists(path: Path | str, *, duplicates: str = "drop") -> ObjectSource:
+    """POPE's object lists: JSON lines `{"image": ..., "objects": [...]}` (a JSON array is accepted too).
+
+    `duplicates`: "drop" (default) keeps an object's first mention per image; "upstream" keeps every
+    mention, as upstream POPE counts them.
+    """
+    if duplicates not in DUPLICATE_MODES:
+        raise DeemEvalError(f"duplicates must be one of {', '.join(DUPLICATE_MODES)}, got {duplicates!r}")
     path = Path(path)
     rows = read_json_records(path, what="object-list file")
     images: list[ImageObjects] = []
     categories: dict[str, None] = {}
-    duplicates = 0
+    repeated = 0
     seen_images: set[str] = set()
     for where, obj in rows:
         if not isinstance(obj, dict) or not isinstance(obj.get("image"), str) or \
@@ -116,11 +132,12 @@ def load_object_lists(path: Path | str) -> ObjectSource:
             raise DeemEvalError(f"{where}: image {obj['image']!r} is listed twice")
         seen_images.add(obj["image"])
         distinct = tuple(dict.fromkeys(obj["objects"]))
-        duplicates += len(distinct) != len(obj["objects"])
+        repeated += len(distinct) != len(obj["objects"])
         categories.update(dict.fromkeys(distinct))
         image_id = obj.get("image_id")
-        images.append(ImageObjects(obj["image"], distinct, None if image_id is None else str(image_id)))
-    return ObjectSource(tuple(images), tuple(categories), path, "objects", sha256_file(path), duplicates)
+        objects = distinct if duplicates == "drop" else tuple(obj["objects"])
+        images.append(ImageObjects(obj["image"], objects, None if image_id is None else str(image_id)))
+    return ObjectSource(tuple(images), tuple(categories), path, "objects", sha256_file(path), repeated, duplicates)
 
 
 def read_image_list(path: Path | str) -> list[str]:

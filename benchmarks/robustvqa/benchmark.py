@@ -15,9 +15,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Literal
 
-from deem_eval.benchmark import cached_build, deem_eval_home, load_prebuilt
-from deem_eval.errors import DeemEvalError
-from deem_eval.splits import Split
+from deem_eval.core.benchmark import cached_build, deem_eval_home, load_prebuilt
+from deem_eval.core.errors import DeemEvalError
+from deem_eval.core.splits import Split
 
 
 @dataclass(frozen=True)

@@ -21,9 +21,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from deem_eval.atomic import atomic_write_bytes
-from deem_eval.errors import DeemEvalError
-from deem_eval.splits import BuilderInfo, Sample, Split
+from deem_eval.core.atomic import atomic_write_bytes
+from deem_eval.core.errors import DeemEvalError
+from deem_eval.core.splits import BuilderInfo, Sample, Split
 
 from .imagefile import LoadedImage, image_suffix, read_image
 from .miners import MINERS, Mined

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from deem_eval.atomic import atomic_write_bytes
+from deem_eval.core.atomic import atomic_write_bytes
 
 
 class EmbeddingStore:

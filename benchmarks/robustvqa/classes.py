@@ -17,8 +17,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from deem_eval.errors import DeemEvalError
-from deem_eval.jsonio import parse_json
+from deem_eval.core.errors import DeemEvalError
+from deem_eval.core.jsonio import parse_json
 
 NameStyle = Literal["deem", "openai"]
 NAME_STYLES: tuple[str, ...] = ("deem", "openai")

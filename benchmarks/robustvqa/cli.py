@@ -13,7 +13,7 @@ DEFAULT_SPLIT_SUBDIR = ("splits", "robustvqa")
 
 def default_out() -> Path:
     """Where a built split goes by default; the `robustvqa` benchmark uses a split found here."""
-    from deem_eval.benchmark import deem_eval_home
+    from deem_eval.core.benchmark import deem_eval_home
 
     return deem_eval_home().joinpath(*DEFAULT_SPLIT_SUBDIR)
 
@@ -89,6 +89,9 @@ class RobustVQABuilder:
         deem.add_argument("--image-root", type=Path, metavar="DIR",
                           help="with --from-deem: the folder holding imagenet-a/, imagenet-r/, imagenetv2/")
         deem.add_argument("--to-deem", type=Path, metavar="FILE", help="also write the split in DEEM's format")
+        deem.add_argument("--skip-multiple-choice", action="store_true",
+                          help="with --from-deem: leave out DEEM's multiple-choice subsets imagenet_s / imagenet_d "
+                               "(recorded in split.json) instead of refusing the file")
         deem.add_argument("--deem-prefix", default=DEEM_PREFIX,
                           help=f"file_name prefix in DEEM's file (default {DEEM_PREFIX!r})")
         deem.add_argument("--split-dir", type=Path, metavar="DIR",
@@ -100,8 +103,8 @@ class RobustVQABuilder:
         out.add_argument("--name", help="split name (default robustvqa, with suffixes for non-default options)")
 
     def run(self, args: argparse.Namespace) -> int:
-        from deem_eval.errors import DeemEvalError
-        from deem_eval.splits import Split
+        from deem_eval.core.errors import DeemEvalError
+        from deem_eval.core.splits import Split
 
         from .build import TEMPLATES
         from .deem_format import from_deem, write_deem
@@ -109,6 +112,8 @@ class RobustVQABuilder:
         template_arg = args.template or ("deem-code" if getattr(args, "protocol", "deem-eval") == "deem" else "paper")
         template = TEMPLATES.get(template_arg, template_arg)
         start = time.perf_counter()
+        if args.skip_multiple_choice and args.from_deem is None:
+            raise DeemEvalError("--skip-multiple-choice applies to --from-deem")
         if args.split_dir is not None:
             if args.to_deem is None:
                 raise DeemEvalError("--split-dir is for exporting an existing split: add --to-deem FILE")
@@ -120,7 +125,8 @@ class RobustVQABuilder:
             if "{class}" not in template:
                 raise DeemEvalError(f"--template {template!r} must contain {{class}}")
             split = from_deem(args.from_deem, args.image_root, prefix=args.deem_prefix, template=template,
-                              name=args.name)
+                              name=args.name,
+                              multiple_choice="skip" if args.skip_multiple_choice else "refuse")
             split = split.save(args.out or default_out())
         else:
             split = self._build(args, template)

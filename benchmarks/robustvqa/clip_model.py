@@ -17,9 +17,9 @@ from typing import Any
 
 import numpy as np
 
-from deem_eval.atomic import atomic_write_text
-from deem_eval.errors import DeemEvalError
-from deem_eval.hub import hub_cache_dir, hub_reachable
+from deem_eval.core.atomic import atomic_write_text
+from deem_eval.core.errors import DeemEvalError
+from deem_eval.core.hub import hub_cache_dir, hub_reachable
 
 DEFAULT_CLIP = "openai/clip-vit-large-patch14-336"
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".msgpack", ".h5")

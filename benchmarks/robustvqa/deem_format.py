@@ -12,6 +12,11 @@ with the folders `imagenet-a`, `imagenet-r` and `imagenetv2`. Captions are raw c
 `imagenet_class_index.json` names, underscores kept) that DEEM puts into its question unchanged. Each entry
 becomes two questions: gt_caption -> "yes", error_caption -> "no". Entries are sorted by path, as DEEM's
 sorted glob made them, and the JSON is written with Python's default `json.dump` layout, as DEEM did.
+
+DEEM's loader also knows the keys `imagenet_s` and `imagenet_d`, with the same fields but asked as
+*multiple choice* ("What is the main object in this image? Choose from the following list:[x, y]", scored
+on the class name). They are not yes/no pairs, so they are refused on import, naming the file and entries;
+`multiple_choice="skip"` leaves them out instead and records that in the split.
 """
 
 from __future__ import annotations
@@ -22,9 +27,9 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from deem_eval.errors import DeemEvalError
-from deem_eval.jsonio import parse_json
-from deem_eval.splits import BuilderInfo, Sample, Split, sha256_file
+from deem_eval.core.errors import DeemEvalError
+from deem_eval.core.jsonio import parse_json
+from deem_eval.core.splits import BuilderInfo, Sample, Split, sha256_file
 
 from .build import BENCHMARK, PAPER_TEMPLATE, question
 from .classes import imagenet_rows
@@ -33,6 +38,9 @@ DEEM_PREFIX = "datasets/robustvqa/"
 SUBSET_KEYS = {"a": "imagenet_a", "r": "imagenet_r", "v2": "imagenet_v2"}
 KEY_SUBSETS = {v: k for k, v in SUBSET_KEYS.items()}
 FIELDS = ("file_name", "gt_caption", "error_caption")
+#: Keys DEEM's ImageNetEvalDataset asks as multiple choice (phases 's' and 'd'), not as yes/no pairs.
+MULTIPLE_CHOICE_KEYS = ("imagenet_s", "imagenet_d")
+MULTIPLE_CHOICE_MODES = ("refuse", "skip")
 
 
 def to_deem(split: Split, *, prefix: str = DEEM_PREFIX) -> dict[str, list[dict[str, str]]]:
@@ -94,10 +102,40 @@ def _folder_names(parent: str) -> set[str]:
     return set()
 
 
+def multiple_choice_entries(data: dict[str, list[dict[str, str]]]) -> dict[str, int]:
+    """Non-empty multiple-choice subsets of a DEEM file: key -> number of entries."""
+    return {key: len(data[key]) for key in MULTIPLE_CHOICE_KEYS if data.get(key)}
+
+
+def _refuse_multiple_choice(path: Path, data: dict[str, list[dict[str, str]]], found: dict[str, int]) -> None:
+    listed = "; ".join(f"{key} ({count} entr{'y' if count == 1 else 'ies'}, e.g. {data[key][0]['file_name']})"
+                       for key, count in found.items())
+    raise DeemEvalError(
+        f"{path}: {listed}: DEEM asks these as multiple choice ('What is the main object in this image? Choose "
+        "from the following list:[error_caption, gt_caption]', scored on the class name), not as yes/no "
+        "questions. Made into yes/no pairs they would be a different test and would enter RobustVQA's pooled "
+        "accuracy. Leave them out with --skip-multiple-choice (recorded in split.json), or remove "
+        f"{' and '.join(found)} from the file.")
+
+
 def from_deem(path: Path, image_root: Path, *, prefix: str = DEEM_PREFIX, template: str = PAPER_TEMPLATE,
-              name: str | None = None) -> Split:
-    """A split from DEEM's file, with `file_name` mapped onto `image_root` (DEEM's `prefix` removed)."""
+              name: str | None = None, multiple_choice: str = "refuse") -> Split:
+    """A split from DEEM's file, with `file_name` mapped onto `image_root` (DEEM's `prefix` removed).
+
+    `multiple_choice`: what to do with DEEM's multiple-choice subsets (`imagenet_s`, `imagenet_d`):
+    "refuse" (default, an error naming them) or "skip" (left out, counted in `extra.multiple_choice_skipped`).
+    """
+    if multiple_choice not in MULTIPLE_CHOICE_MODES:
+        raise DeemEvalError(f"multiple_choice must be one of {', '.join(MULTIPLE_CHOICE_MODES)}, "
+                            f"got {multiple_choice!r}")
     data = read_deem(path)
+    skipped_mc = multiple_choice_entries(data)
+    if skipped_mc and multiple_choice == "refuse":
+        _refuse_multiple_choice(Path(path), data, skipped_mc)
+    data = {key: entries for key, entries in data.items() if key not in MULTIPLE_CHOICE_KEYS}
+    if skipped_mc and not any(data.values()):
+        raise DeemEvalError(f"{path}: only multiple-choice subsets ({', '.join(skipped_mc)}); no yes/no entries "
+                            "(imagenet_a, imagenet_r, imagenet_v2) are left to import")
     root = Path(image_root).expanduser().resolve()
     if not root.is_dir():
         raise DeemEvalError(f"--image-root {image_root}: not a directory")
@@ -161,6 +199,12 @@ def from_deem(path: Path, image_root: Path, *, prefix: str = DEEM_PREFIX, templa
                              "deem_prefix": prefix}
     digest = sha256_file(Path(path))
     params = {"from_deem": Path(path).name, "deem_sha256": digest, "template": template}
+    if skipped_mc:   # only then, so other imports keep their split.json bytes
+        params["multiple_choice"] = "skip"
+        extra["multiple_choice_skipped"] = skipped_mc
+        print(f"note: left out DEEM's multiple-choice subset(s) of {path}: "
+              f"{', '.join(f'{k} ({v} entries)' for k, v in skipped_mc.items())} (--skip-multiple-choice)",
+              file=sys.stderr)
     candidates = sorted({s.group["object"] for s in samples})  # type: ignore[type-var]
     return Split.create(name=name or f"{BENCHMARK}-deem-{digest[:8]}", benchmark=BENCHMARK, samples=samples,
                         image_root=str(root), builder=BuilderInfo("robustvqa-from-deem", params, None, digest),

@@ -19,10 +19,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from deem_eval.benchmark import deem_eval_home
-from deem_eval.errors import DeemEvalError
-from deem_eval.registry import Registry
-from deem_eval.rng import derive_rng
+from deem_eval.core.benchmark import deem_eval_home
+from deem_eval.core.errors import DeemEvalError
+from deem_eval.core.registry import Registry
+from deem_eval.core.rng import derive_rng
 
 from .cache import EmbeddingStore
 from .imagefile import CorruptImage, LoadedImage, decode_image

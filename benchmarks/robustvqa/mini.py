@@ -32,9 +32,9 @@ from pathlib import Path
 
 import numpy as np
 
-from deem_eval.errors import DeemEvalError
-from deem_eval.rng import derive_rng
-from deem_eval.splits import BuilderInfo, Sample, Split
+from deem_eval.core.errors import DeemEvalError
+from deem_eval.core.rng import derive_rng
+from deem_eval.core.splits import BuilderInfo, Sample, Split
 
 from .build import BENCHMARK, PAPER_TEMPLATE, question
 

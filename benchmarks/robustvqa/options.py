@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from deem_eval.errors import DeemEvalError
+from deem_eval.core.errors import DeemEvalError
 
 BENCHMARK = "robustvqa"
 PAPER_TEMPLATE = "Is {class} the main object in this image? Please answer yes or no."

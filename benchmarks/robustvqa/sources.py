@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from deem_eval.errors import DeemEvalError
+from deem_eval.core.errors import DeemEvalError
 
 from .classes import ClassTable, imagenet_rows, imagenet_table, load_class_map, subset_indices, table_from_map
 from .options import DEEM_GLOBS

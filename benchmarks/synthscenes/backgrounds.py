@@ -13,7 +13,7 @@ from collections.abc import Callable
 import numpy as np
 from PIL import Image, ImageDraw
 
-from deem_eval.errors import did_you_mean
+from deem_eval.core.errors import did_you_mean
 
 RGB = tuple[int, int, int]
 PLAIN: RGB = (236, 236, 232)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from deem_eval.errors import did_you_mean
+from deem_eval.core.errors import did_you_mean
 
 from .geometry import Shape
 from .shapes import build_shape

@@ -28,7 +28,7 @@ class SynthScenesBuilder:
                             help="output directory (default $DEEM_EVAL_HOME/synthscenes/seed{S}-n{N}-px{P})")
 
     def run(self, args: argparse.Namespace) -> int:
-        from deem_eval.benchmark import deem_eval_home
+        from deem_eval.core.benchmark import deem_eval_home
 
         from .coco import INSTANCES_FILE
         from .generate import generate

@@ -14,8 +14,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from deem_eval.atomic import atomic_write_text
-from deem_eval.errors import DeemEvalError
+from deem_eval.core.atomic import atomic_write_text
+from deem_eval.core.errors import DeemEvalError
 
 from .categories import CATEGORIES
 from .render import ObjectInstance

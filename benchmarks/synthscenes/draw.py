@@ -17,8 +17,8 @@ from collections.abc import Sequence
 import numpy as np
 from PIL import Image, ImageChops, ImageDraw
 
-from deem_eval.errors import DeemEvalError, did_you_mean
-from deem_eval.rng import derive_rng
+from deem_eval.core.errors import DeemEvalError, did_you_mean
+from deem_eval.core.rng import derive_rng
 
 from .categories import RGB, Category, category_by_name
 

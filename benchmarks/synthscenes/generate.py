@@ -11,7 +11,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from deem_eval.errors import DeemEvalError
+from deem_eval.core.errors import DeemEvalError
 
 from .coco import INSTANCES_FILE, annotation_records, coco_document, image_file_name, image_record, write_instances
 from .layout import plan_scene

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from deem_eval.rng import derive_rng
+from deem_eval.core.rng import derive_rng
 
 from .categories import category_by_name
 from .scenes import SCENES, SceneType, scene_by_name

@@ -15,8 +15,8 @@ from functools import lru_cache
 import numpy as np
 from PIL import Image, ImageDraw, ImageEnhance
 
-from deem_eval.errors import DeemEvalError
-from deem_eval.rng import derive_rng
+from deem_eval.core.errors import DeemEvalError
+from deem_eval.core.rng import derive_rng
 
 from .backgrounds import PLAIN, paint_background
 from .categories import CATEGORIES, RGB, Category, category_by_name
@@ -145,7 +145,7 @@ def render_single_object(seed: int, key: Hashable, category: str, *, size: int =
     _check_size(size)
     cat = category_by_name(category)
     if style not in STYLES:
-        from deem_eval.errors import did_you_mean
+        from deem_eval.core.errors import did_you_mean
 
         raise did_you_mean(style, STYLES, "SynthScenes style")
     if background not in BACKGROUNDS:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from deem_eval.errors import did_you_mean
+from deem_eval.core.errors import did_you_mean
 
 from .categories import CATEGORY_NAMES
 

@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from deem_eval.adapters import Request
-from deem_eval.errors import DeemEvalError
+from deem_eval.core.adapters import Request
+from deem_eval.core.errors import DeemEvalError
 
 
 @dataclass(frozen=True)
@@ -101,7 +101,7 @@ class DeemAdapter:
     # ---- protocol -------------------------------------------------------------------------------------
     def content_fingerprint(self) -> str | None:
         """Digest of the checkpoint's weights and configs: a retrained checkpoint at the same path is a new run."""
-        from deem_eval.fingerprint import directory_fingerprint
+        from deem_eval.core.fingerprint import directory_fingerprint
 
         return None if self._weights_dir is None else directory_fingerprint(Path(self._weights_dir))
 

@@ -29,8 +29,8 @@ from typing import Any
 import torch
 
 from deem_eval import __version__
-from deem_eval.errors import DeemEvalError
-from deem_eval.rng import derive_rng, derive_torch_generator
+from deem_eval.core.errors import DeemEvalError
+from deem_eval.core.rng import derive_rng, derive_torch_generator
 
 from .csr import DEEM_GROUPS, csr_losses
 from .data import AlignData, Example

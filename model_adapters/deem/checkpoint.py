@@ -24,7 +24,7 @@ from typing import Literal
 import torch
 
 from deem_eval import __version__
-from deem_eval.errors import DeemEvalError
+from deem_eval.core.errors import DeemEvalError
 
 from .config import DeemConfig, config_differences
 

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from deem_eval.errors import DeemEvalError
+from deem_eval.core.errors import DeemEvalError
 
 from .config import DiffusionConfig
 

@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from deem_eval.errors import DeemEvalError
-from deem_eval.images import load_rgb
+from deem_eval.core.errors import DeemEvalError
+from deem_eval.core.images import load_rgb
 
 
 class ImageTooSmallError(DeemEvalError):

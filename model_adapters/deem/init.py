@@ -13,7 +13,7 @@ import math
 import torch
 from torch import nn
 
-from deem_eval.rng import derive_torch_generator
+from deem_eval.core.rng import derive_torch_generator
 
 from .deform_attn import DeformableCrossAttention
 

@@ -35,8 +35,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from deem_eval.errors import DeemEvalError
-from deem_eval.jsonio import read_json_records
+from deem_eval.core.errors import DeemEvalError
+from deem_eval.core.jsonio import read_json_records
 
 from .images import open_rgb
 
@@ -130,7 +130,7 @@ def question_data(path: Path, *, image_folder: Path | None = None) -> InstructDa
 
 def split_data(directory: Path) -> InstructData:
     """A deem-eval split as single-turn examples (the answer is the split's "yes" / "no")."""
-    from deem_eval.splits import Split
+    from deem_eval.core.splits import Split
 
     split = Split.load(Path(directory).expanduser())
     examples = [InstructExample(s.id, split.image_path(s), (Turn(strip_marker(s.question), s.answer),))

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from deem_eval.errors import DeemEvalError
+from deem_eval.core.errors import DeemEvalError
 
 from .config import IMAGE_START_TOKEN, IMAGE_TOKEN, DeemConfig
 from .llm import ImageContext, attach_xattn, build_xattn_blocks, xattn_layer_indices

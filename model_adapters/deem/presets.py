@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from deem_eval.errors import DeemEvalError, did_you_mean
+from deem_eval.core.errors import DeemEvalError, did_you_mean
 
 from .config import (ConvNeXtConfig, DeemConfig, DiffusionConfig, LlmConfig, VisualConfig, XAttnConfig,
                      config_differences)

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from deem_eval.errors import DeemEvalError
+from deem_eval.core.errors import DeemEvalError
 
 
 def caption_data(args: argparse.Namespace):

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from deem_eval.errors import DeemEvalError
+from deem_eval.core.errors import DeemEvalError
 
 from .config import to_jsonable
 

@@ -34,9 +34,9 @@ from typing import Any
 import torch
 
 from deem_eval import __version__
-from deem_eval.atomic import atomic_write_text
-from deem_eval.errors import DeemEvalError
-from deem_eval.rng import derive_torch_generator
+from deem_eval.core.atomic import atomic_write_text
+from deem_eval.core.errors import DeemEvalError
+from deem_eval.core.rng import derive_torch_generator
 
 from .align import example_index, list_checkpoints
 from .optim import build_optimizer, select_trainable

@@ -20,9 +20,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from deem_eval.adapters import Request
-from deem_eval.errors import DeemEvalError
-from deem_eval.images import load_rgb
+from deem_eval.core.adapters import Request
+from deem_eval.core.errors import DeemEvalError
+from deem_eval.core.images import load_rgb
 from model_adapters.generation import (OomBackoff, YesNoTokens, find_yes_no_tokens, ordered_by_length,
                                        restore_order, yes_probability_from_logits)
 

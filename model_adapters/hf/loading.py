@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from deem_eval.errors import DeemEvalError, did_you_mean
-from deem_eval.hub import hf_offline, hub_locations, hub_reachable
+from deem_eval.core.errors import DeemEvalError, did_you_mean
+from deem_eval.core.hub import hf_offline, hub_locations, hub_reachable
 
 DTYPES = ("auto", "checkpoint", "float32", "bfloat16", "float16")
 
@@ -151,7 +151,7 @@ def checkpoint_fingerprint(checkpoint: Checkpoint, *, revision: str | None = Non
     """A digest of the loaded checkpoint for the run key: a hub snapshot's commit, or a local directory's
     config and weight files; a hub id loaded from the network is looked up in the cache it was saved to
     (None if it cannot be found there: the run key then has only the id and revision)."""
-    from deem_eval.fingerprint import checkpoint_fingerprint as fingerprint
+    from deem_eval.core.fingerprint import checkpoint_fingerprint as fingerprint
 
     source = checkpoint.source
     if not Path(source).is_dir():

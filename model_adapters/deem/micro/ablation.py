@@ -83,9 +83,9 @@ def summarise(runs: dict[tuple[str, str], Path]) -> dict[str, Any]:
 
 
 def paired(runs: dict[tuple[str, str], Path]) -> dict[str, Any]:
-    from deem_eval.leaderboard.runs import load_run
-    from deem_eval.paired import compare
-    from deem_eval.scored_runs import SplitCache, load_scored
+    from deem_eval.run.catalog import load_run
+    from deem_eval.analysis.paired import compare
+    from deem_eval.analysis.scored_runs import SplitCache, load_scored
 
     out: dict[str, Any] = {}
     splits = SplitCache()
@@ -150,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--train-dir", type=Path, help="the train-micro run, for the training-cost table")
     parser.add_argument("--reuse", action="store_true", help="read finished runs already in --runs instead of redoing")
     args = parser.parse_args(argv)
-    from deem_eval.atomic import atomic_write_text
+    from deem_eval.core.atomic import atomic_write_text
 
     runs = run_all(args.runs or args.out / "runs", reuse=args.reuse)
     rows, pairs = summarise(runs), paired(runs)

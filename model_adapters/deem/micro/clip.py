@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from deem_eval.errors import DeemEvalError
+from deem_eval.core.errors import DeemEvalError
 
 from ..config import CLIP_MEAN, CLIP_STD, ConvNeXtConfig, to_jsonable
 from ..convnext import ConvNeXt
@@ -125,7 +125,7 @@ def contrastive_loss(image: torch.Tensor, text: torch.Tensor, scale: torch.Tenso
 def save_micro_clip(model: MicroClip, tokenizer, directory: Path, provenance: dict[str, Any]) -> Path:
     from safetensors.torch import save_file
 
-    from deem_eval.atomic import atomic_write_text
+    from deem_eval.core.atomic import atomic_write_text
 
     directory.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}

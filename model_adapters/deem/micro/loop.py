@@ -21,7 +21,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from deem_eval.atomic import atomic_write_text
+from deem_eval.core.atomic import atomic_write_text
 
 DONE_FILE = "done.json"
 
@@ -40,7 +40,7 @@ class LoopConfig:
 def seeded(build: Callable[[], nn.Module], seed: int, what: str) -> nn.Module:
     """Build a module with torch's default initialisers drawing from (seed, what) only: the global generator
     is forked, seeded, and restored afterwards, so nothing outside sees or sets global RNG state."""
-    from deem_eval.rng import derive_seed
+    from deem_eval.core.rng import derive_seed
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(derive_seed(seed, "micro-init", what) & 0x7FFF_FFFF_FFFF_FFFF)

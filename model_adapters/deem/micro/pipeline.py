@@ -28,8 +28,8 @@ from typing import Any
 import torch
 
 from deem_eval import __version__
-from deem_eval.atomic import atomic_write_text
-from deem_eval.errors import DeemEvalError
+from deem_eval.core.atomic import atomic_write_text
+from deem_eval.core.errors import DeemEvalError
 
 from .loop import LoopConfig, is_done, mark_done
 from .world import WorldConfig

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from deem_eval.rng import derive_rng
+from deem_eval.core.rng import derive_rng
 
 from .world import TRAIN_STREAM, World, article
 

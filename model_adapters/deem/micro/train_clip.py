@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from deem_eval.rng import derive_rng, derive_torch_generator
+from deem_eval.core.rng import derive_rng, derive_torch_generator
 
 from .clip import MicroClip, MicroClipConfig, contrastive_loss, tokenize
 from .loop import LoopConfig, run_loop, seeded

@@ -13,7 +13,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from deem_eval.rng import derive_rng
+from deem_eval.core.rng import derive_rng
 
 from .clip import tokenize
 from .loop import LoopConfig, run_loop, seeded

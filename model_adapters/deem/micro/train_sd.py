@@ -23,7 +23,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from deem_eval.rng import derive_rng, derive_torch_generator
+from deem_eval.core.rng import derive_rng, derive_torch_generator
 
 from .clip import MicroClip, tokenize
 from .loop import LoopConfig, run_loop, seeded
@@ -114,7 +114,7 @@ def held_out_split(world: World) -> tuple[np.ndarray, np.ndarray]:
 
 
 def save_sd(directory: Path, unet, scheduler, provenance: dict[str, Any]) -> Path:
-    from deem_eval.atomic import atomic_write_text
+    from deem_eval.core.atomic import atomic_write_text
 
     unet.save_pretrained(str(directory / "unet"))
     scheduler.save_pretrained(str(directory / "scheduler"))

@@ -24,8 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
-from deem_eval.errors import DeemEvalError
-from deem_eval.rng import derive_rng
+from deem_eval.core.errors import DeemEvalError
+from deem_eval.core.rng import derive_rng
 
 TRAIN_STREAM = "deem-micro-train"
 FORMAT = 1
@@ -97,7 +97,7 @@ class World:
 
     # ---- persistence ---------------------------------------------------------------------------------
     def save(self, directory: Path) -> None:
-        from deem_eval.atomic import atomic_write_text
+        from deem_eval.core.atomic import atomic_write_text
 
         directory.mkdir(parents=True, exist_ok=True)
         tmp = directory / f".{WORLD_FILE}.tmp.npz"

@@ -1,6 +1,0 @@
-"""Leaderboards: pick runs (runs.py), build the table (table.py), render it (render.py), and published
-numbers from the paper (reported.py). `deem-eval leaderboard` is LeaderboardCommand."""
-
-from .command import LeaderboardCommand, make_board
-
-__all__ = ["LeaderboardCommand", "make_board"]

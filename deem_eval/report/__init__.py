@@ -1,5 +1,0 @@
-"""`deem-eval report`: a self-contained HTML report (build.py assembles it, html.py writes the markup)."""
-
-from .command import ReportCommand
-
-__all__ = ["ReportCommand"]

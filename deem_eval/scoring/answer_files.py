@@ -1,0 +1,282 @@
+"""Answers made elsewhere, matched to a split's questions: by id or by (subset, image, question), never by row.
+
+Formats read (JSON lines; a JSON array is accepted too):
+- POPE-style answer rows: `question_id` with `answer` (or LLaVA's `text`), plus `image`, `question` /
+  `prompt` (or `text` when the answer is in `answer`) and `category` when present;
+- lmms-eval `samples_<task>.jsonl` logs: `doc_id`, `filtered_resps` / `resps`, `target`, and either the
+  task's `doc` (question_id, question, image_source, category) or, in newer versions where `doc` is
+  dropped, the metric records (`question_id`) and `input` (the prompt).
+
+Row position is never used: upstream POPE scripts zip answers with labels by position, and published
+files of different versions ask different questions from row 11 on. When a row has only a question id,
+it is matched only if the split's ids carry question ids (`.../<subset>/000017`, as POPE splits do) and,
+when the row also has the question text, only if the text agrees; the result says so in `notes`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from deem_eval.core.errors import DeemEvalError
+from deem_eval.core.jsonio import read_json_records
+from deem_eval.core.splits import Split
+
+_TRAILING_QID = re.compile(r"/(\d+)$")
+_SUBSET_ALIASES = {"random": "random", "popular": "popular", "pop": "popular", "adversarial": "adversarial",
+                   "adv": "adversarial"}
+_IMAGE_TOKEN = re.compile(r"<image>|<img>|</img>", re.IGNORECASE)
+
+
+@dataclass
+class MatchedAnswers:
+    """Answers keyed by sample id, and an account of every row of the file."""
+
+    answers: dict[str, str]                  # sample id -> raw answer text
+    rows: int                                # answer rows read
+    matched: int                             # rows matched to a question (= len(answers))
+    unmatched_rows: int                      # rows that matched no question of the split
+    duplicate_rows: int                      # further answers to an already answered question (ignored)
+    missing: int                             # split questions without an answer
+    source_format: str                       # "pope-answers" | "llava-answers" | "lmms-eval-samples"
+    matched_by: str = ""                     # "id", "subset+image+question", "question_id", comma-joined
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _Row:
+    where: str
+    text: str
+    id: str | None
+    question_id: int | None
+    image: str | None          # file stem
+    question: str | None       # normalised
+    subset: str | None
+
+
+def normalise_question(text: str) -> str:
+    """Compare questions, not prompts: drop image tokens and anything after the first '?', fix 'imange'."""
+    text = _IMAGE_TOKEN.sub(" ", text).strip()
+    if "?" in text:
+        text = text[: text.index("?") + 1]
+    return " ".join(text.replace("imange", "image").split()).casefold()
+
+
+def _stem(image: Any) -> str | None:
+    if not isinstance(image, str) or not image.strip():
+        return None
+    return PurePosixPath(image.strip().replace("\\", "/")).stem
+
+
+def _int(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value.strip())
+    return None
+
+
+def _subset(value: Any) -> str | None:
+    return _SUBSET_ALIASES.get(value.strip().lower()) if isinstance(value, str) else None
+
+
+def _first_text(value: Any) -> str | None:
+    while isinstance(value, list):
+        if not value:
+            return None
+        value = value[0]
+    return value if isinstance(value, str) else None
+
+
+def _read_rows(path: Path) -> list[tuple[str, Any]]:
+    return read_json_records(path, what="answers file")
+
+
+def _parse_row(where: str, obj: Any) -> tuple[_Row, str]:
+    if not isinstance(obj, dict):
+        raise DeemEvalError(f"{where}: expected a JSON object, got {type(obj).__name__}")
+    if "doc_id" in obj and ("filtered_resps" in obj or "resps" in obj):
+        return _lmms_eval_row(where, obj), "lmms-eval-samples"
+    if "answer" not in obj and "text" not in obj:
+        raise DeemEvalError(f"{where}: no answer field: expected 'answer' (or LLaVA's 'text') in POPE-style "
+                            "answer rows, or an lmms-eval samples log")
+    if "answer" not in obj and "label" in obj:
+        raise DeemEvalError(f"{where}: this looks like a question file (text + label), not an answers file")
+    answer = obj["answer"] if "answer" in obj else obj["text"]
+    question = obj.get("question") or obj.get("prompt") or (obj.get("text") if "answer" in obj else None)
+    row = _Row(where, "" if answer is None else str(answer),
+               obj["id"] if isinstance(obj.get("id"), str) else None,
+               _int(obj.get("question_id")),
+               _stem(obj.get("image") or obj.get("imange") or obj.get("image_source")),
+               normalise_question(question) if isinstance(question, str) else None,
+               _subset(obj.get("category") or obj.get("subset")))
+    return row, "llava-answers" if "prompt" in obj and "answer" not in obj else "pope-answers"
+
+
+def _lmms_eval_row(where: str, obj: dict) -> _Row:
+    text = _first_text(obj.get("filtered_resps"))
+    if text is None:
+        text = _first_text(obj.get("resps"))
+    doc = obj.get("doc") if isinstance(obj.get("doc"), dict) else {}
+    question_id = _int(doc.get("question_id"))
+    if question_id is None:   # newer lmms-eval drops `doc`; the metric records keep question_id
+        for value in obj.values():
+            if isinstance(value, dict) and "question_id" in value:
+                question_id = _int(value["question_id"])
+                break
+    question = doc.get("question") or obj.get("input")
+    return _Row(where, "" if text is None else text, None, question_id,
+                _stem(doc.get("image_source") or doc.get("image")),
+                normalise_question(question) if isinstance(question, str) else None,
+                _subset(doc.get("category")))
+
+
+@dataclass
+class _Index:
+    ids: set[str]
+    by_key: dict[tuple[str, str, str], str | None]       # (subset, image stem, question) -> id (None: ambiguous)
+    by_qid: dict[tuple[str, int], str] | None            # (subset, question id) -> id, if ids carry question ids
+    question_of: dict[str, str]                          # id -> normalised question
+    subsets: list[str]
+
+
+def _index(split: Split) -> _Index:
+    by_key: dict[tuple[str, str, str], str | None] = {}
+    by_qid: dict[tuple[str, int], str] | None = {}
+    question_of = {}
+    subsets: list[str] = []
+    for sample in split.samples:
+        subset = str(sample.group.get("subset", ""))
+        if subset not in subsets:
+            subsets.append(subset)
+        question = normalise_question(sample.question)
+        question_of[sample.id] = question
+        key = (subset, _stem(sample.image) or "", question)
+        by_key[key] = None if key in by_key else sample.id
+        match = _TRAILING_QID.search(sample.id)
+        if by_qid is not None:
+            qkey = (subset, int(match.group(1))) if match else None
+            if qkey is None or qkey in by_qid:
+                by_qid = None
+            else:
+                by_qid[qkey] = sample.id
+    return _Index({s.id for s in split.samples}, by_key, by_qid, question_of, subsets)
+
+
+def _subset_from_name(path: Path) -> str | None:
+    tokens = {_SUBSET_ALIASES[t] for t in re.split(r"[^a-z0-9]+", path.name.lower()) if t in _SUBSET_ALIASES}
+    return tokens.pop() if len(tokens) == 1 else None
+
+
+def _lookup(row: _Row, subset: str | None, index: _Index) -> tuple[str | None, str, bool]:
+    """(sample id or None, how, question mismatch?) for one row in `subset`."""
+    if row.id is not None and row.id in index.ids:
+        return row.id, "id", False
+    if subset is None:
+        return None, "", False
+    if row.image is not None and row.question is not None:
+        key = (subset, row.image, row.question)
+        found = index.by_key.get(key)
+        if found is not None:
+            return found, "subset+image+question", False
+        if key not in index.by_key or row.question_id is None:
+            return None, "", False
+        # the split asks this question about this image twice (upstream's SEEM files do): the id decides
+    if row.question_id is not None and index.by_qid is not None:
+        found = index.by_qid.get((subset, row.question_id))
+        if found is None:
+            return None, "", False
+        if row.question is not None and index.question_of[found] != row.question:
+            return None, "", True
+        return found, "question_id", False
+    return None, "", False
+
+
+def _file_subset(rows: list[_Row], path: Path, index: _Index, notes: list[str]) -> str | None:
+    """The subset for rows that do not name one: the split's only subset, the file name, or the best fit."""
+    if not any(r.subset is None and r.id is None for r in rows):
+        return None
+    if len(index.subsets) == 1:
+        return index.subsets[0]
+    hinted = _subset_from_name(path)
+    if hinted is not None and hinted in index.subsets:
+        notes.append(f"rows name no subset; took {hinted!r} from the file name")
+        return hinted
+    scores = Counter()
+    for subset in index.subsets:
+        scores[subset] = sum(_lookup(r, subset, index)[0] is not None for r in rows if r.subset is None)
+    ranked = scores.most_common()
+    if not ranked or ranked[0][1] == 0:
+        return None
+    if len(ranked) > 1 and ranked[1][1] == ranked[0][1]:
+        tied = [s for s, c in ranked if c == ranked[0][1]]
+        raise DeemEvalError(f"{path}: the rows name no subset and fit subsets {', '.join(tied)} equally well "
+                            f"({ranked[0][1]} rows each); add a 'category' field, put the subset in the file name "
+                            "(e.g. ..._random.jsonl), or score against a split with only that subset")
+    notes.append(f"rows name no subset; {ranked[0][1]} of them fit subset {ranked[0][0]!r} best")
+    return ranked[0][0]
+
+
+def match_answers(split: Split, path: Path | str) -> MatchedAnswers:
+    """Match the answer rows in `path` to the questions of `split` (see the module docstring)."""
+    path = Path(path)
+    parsed = [_parse_row(where, obj) for where, obj in _read_rows(path)]
+    if not parsed:
+        raise DeemEvalError(f"{path}: no answer rows")
+    rows = [row for row, _ in parsed]
+    formats = Counter(fmt for _, fmt in parsed)
+    source_format = formats.most_common(1)[0][0]
+    if not any(r.id or r.question_id is not None or (r.image and r.question) for r in rows):
+        raise DeemEvalError(f"{path}: the rows carry neither an id, a question_id nor (image, question); they could "
+                            "only be matched by row position, which deem-eval refuses to do (published POPE "
+                            "versions differ row by row). Add question_id or image to the answers.")
+    index = _index(split)
+    notes: list[str] = []
+    default_subset = _file_subset(rows, path, index, notes)
+    answers: dict[str, str] = {}
+    how = Counter()
+    qid_subsets: set[str] = set()
+    duplicates = mismatched = 0
+    for row in rows:
+        found, by, mismatch = _lookup(row, row.subset or default_subset, index)
+        mismatched += mismatch
+        if found is None:
+            continue
+        if found in answers:
+            duplicates += 1
+            continue
+        answers[found] = row.text
+        how[by] += 1
+        if by == "question_id":
+            qid_subsets.add(row.subset or default_subset or "")
+    matched = len(answers)
+    unmatched = len(rows) - matched - duplicates
+    if matched == 0 or unmatched > matched:
+        detail = f"; {mismatched} rows carry a question id of the split but ask a different question" \
+            if mismatched else ""
+        raise DeemEvalError(f"{path}: only {matched} of {len(rows)} answer rows match a question of split "
+                            f"{split.name!r} ({split.meta.count} questions){detail}. Is it an answers file for "
+                            "another split, or for another version of POPE?")
+    if how.get("question_id"):
+        notes.append(_qid_note(split, how["question_id"], qid_subsets, any(r.question is not None for r in rows)))
+    if mismatched:
+        notes.append(f"{mismatched} rows had a question id of the split but a different question; not matched")
+    return MatchedAnswers(answers=answers, rows=len(rows), matched=matched, unmatched_rows=unmatched,
+                          duplicate_rows=duplicates, missing=split.meta.count - matched, source_format=source_format,
+                          matched_by=", ".join(k for k, _ in how.most_common()), notes=notes)
+
+
+def _qid_note(split: Split, count: int, subsets: set[str], checked_text: bool) -> str:
+    extra = split.meta.extra.get("pope", {}) if isinstance(split.meta.extra, dict) else {}
+    versions = sorted({v.get("version") for subset, v in extra.get("files", {}).items()
+                       if subset in subsets and v.get("version")})
+    origin = (f"the published version(s) {', '.join(versions)}" if versions else
+              f"the question files exported from split {split.name!r}")
+    check = " (their question text agrees)" if checked_text else " (the rows have no question text to check)"
+    return (f"{count} rows matched by question_id alone{check}: this assumes the answers were made on "
+            f"{origin}; answers made on another version would be mismatched")

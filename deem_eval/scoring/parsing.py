@@ -1,0 +1,185 @@
+"""Answer parsers: text -> "yes" | "no" | "unknown", each with a name and the metric convention it implies.
+
+The default parser (`strict`) is honest: it answers only when the text says yes or no without
+contradiction or hedging, and reports `unknown` otherwise. Compatibility parsers (registered by the
+benchmarks that need them, e.g. `pope-official`) reproduce what published numbers used, quirks included.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Literal
+
+from deem_eval.scoring.metrics import MetricConvention
+
+YES, NO, UNKNOWN = "yes", "no", "unknown"
+Verdict = Literal["yes", "no", "unknown"]
+
+_WORDS = re.compile(r"[a-z]+(?:'[a-z]+)?")
+_NEGATIONS = frozenset({"no", "not", "none", "nope", "never", "nothing", "neither", "nor", "nobody", "nowhere",
+                        "cannot", "without", "absent", "incorrect", "false"})
+# Refusals and hedges: the text declines to answer or marks its answer as uncertain.
+_CANT = r"(?:\bcannot|\bcan'?t|\bcan not|\bcouldn'?t|\bcould not|\bunable to|\bnot able to|\bnot possible to)"
+_HARD = r"(?:\bhard|\bdifficult|\bimpossible|\bnot easy|\btricky)"
+_DECIDE = (r"(?:tell|determine|say|know|answer|confirm|verify|decide|judge|ascertain|assess|discern|be sure|"
+           r"be certain|make out|assist|help|provide|comply|process|access|view|analy[sz]e|evaluate)")
+_NON_ANSWER = re.compile("|".join((
+    r"(?:\bnot|n't)(?: \S+){0,2} (?:sure|certain|clear|confident)\b",
+    r"\b(?:unsure|uncertain|unclear|ambiguous|undetermined|indeterminate|inconclusive|unknown|unanswerable)\b",
+    r"\b(?:maybe|perhaps|possibly|probably|likely|unlikely|might|may|guess|presumably|arguably)\b",
+    r"\bcould (?:\S+ )?be\b|\bit depends\b|\bhard to say\b",
+    r"(?:\bdon'?t|\bdo not|\bdoesn'?t|\bdoes not|\bdidn'?t|\bdid not) know\b|\bno (?:idea|clue|comment)\b",
+    r"\bno way (?:to|of)\b|\bnot applicable\b|\brefuse\b|\bdecline to\b",
+    r"\bnone of the (?:above|options|choices|answers)\b|\bsorry\b|\bapologi[sz]e\b|\bas an ai\b",
+    rf"{_CANT}(?: \S+){{0,2}}? {_DECIDE}\b",
+    rf"(?:{_HARD} to|\btoo \S+ to)(?: \S+)? (?:see|{_DECIDE})\b",
+    (rf"(?:{_CANT}|\bdon't have|\bdo not have) (?:access to |see |view |the ability to (?:see|view) )?"
+     r"(?:the |this |any |your )?(?:image|images|picture|pictures|photo|photos)\b"),
+    r"\b(?:enough|insufficient) (?:information|detail|details|context|evidence)\b|\bno (?:information|context)\b",
+    r"\bcan(?:not|'t| not) be (?:determined|confirmed|verified|told|answered|seen clearly)\b",
+)))
+# Words without one of which _NON_ANSWER cannot match: most answers skip the regex (it is the costly step).
+_NON_ANSWER_WORDS = frozenset(str.split(
+    "sure certain clear confident unsure uncertain unclear ambiguous undetermined indeterminate inconclusive "
+    "unknown unanswerable maybe perhaps possibly probably likely unlikely might may guess presumably arguably "
+    "could couldn't couldnt depends know idea clue comment way applicable refuse decline above options choices "
+    "answers sorry apologise apologize ai cannot can't cant can unable able possible hard difficult impossible "
+    "easy tricky too have enough insufficient information context"))
+# Idioms that affirm despite a negation word ("No doubt.", "There is no doubt that ...").
+_AFFIRM_IDIOM = re.compile(r"(?:\bthere(?:'s| is) )?\bno doubt(?: about it| that)?\b|\bwithout (?:a |any )?doubt\b"
+                           r"|\bundoubtedly\b")
+_NEG_SO = re.compile(r"\b(?:i )?(?:don't|do not) (?:think|believe) so\b|\b(?:i )?(?:think|believe) not\b")
+_POS_SO = re.compile(r"\b(?:i )?(?:think|believe) so\b")
+_LEAD = re.compile(r"[^a-z0-9']*(?:(?:well|oh|um|uh|hmm|ok|okay)\b[^a-z0-9']*)?"
+                   r"(?:(yes|yeah|yep|yup|yea)|(no|nope|nah))\b")
+_WEAK_YES = re.compile(r"[^a-z0-9']*(?:sure|certainly|definitely|absolutely|indeed|correct|right|true|exactly|"
+                       r"affirmative|of course|(?:that's|that is|it's|it is) (?:right|correct|true))\b")
+_BARE_NO = re.compile(r"\b(?:no|nope)\b(?=\s*(?:[,.!;:?]|$|(?:and|or|but)\b))")
+_ANY_YES = re.compile(r"\b(?:yes|yeah|yep|yup)\b")
+_CORRECTION = re.compile(r"\b(?:actually|wait|in fact|on second thought)\b")
+# Clauses: sentences, and the parts of a sentence around a contrast; group 1 marks a contrast/correction.
+_CLAUSE_SPLIT = re.compile(r"[.!?;:\n]+|\b(but|however|although|though|whereas|yet|except|actually|wait|"
+                           r"instead|rather)\b")
+_STRONG_YES = re.compile(r"\bthere(?:'s| is| are| appears to be| seems to be)\b(?!(?: \w+)? (?:no|not|nothing|none|"
+                         r"never)\b|n't)|\bi (?:can |do )?see\b|\b(?:is|are) (?:clearly )?(?:visible|present)\b"
+                         r"|\bcan be seen\b|\byes\b")
+_WEAK_YES_STATEMENT = re.compile(
+    r"\b(?:shows?|showing|depicts?|depicting|contains?|containing|features?|featuring|includes?|including|"
+    r"displays?|has|have|visible|present)\b|\b(?:is|are) (?:\w+ing|in|on|at|near|under|inside|behind|next to)\b"
+    r"|\b(?:it|this|that|there) (?:is|are|does|do)$|\bi do$")
+_STOP = frozenset(str.split(
+    "a an the there there's is are was were be been it it's its this that these those in on of at to for by with "
+    "image picture photo scene i i'm see seen can any some one ones do does has have very really seem seems appear "
+    "appears appearing also only and or clearly visible present which who here so just well like"))
+_QUICK = {"yes": YES, "yes.": YES, "yes!": YES, "no": NO, "no.": NO, "no!": NO, "": UNKNOWN}
+
+
+def _negative(clause: str) -> bool:
+    return any(w in _NEGATIONS or w.endswith("n't") for w in _WORDS.findall(clause))
+
+
+def _content(clause: str) -> set[str]:
+    return {w for w in _WORDS.findall(clause) if w not in _STOP and w not in _NEGATIONS and not w.endswith("n't")}
+
+
+def _clauses(text: str) -> list[tuple[bool, str]]:
+    """[(follows a contrast or correction word, clause text)]."""
+    parts = _CLAUSE_SPLIT.split(text)
+    out, contrast = [], False
+    for i, part in enumerate(parts):
+        if i % 2:                       # a captured separator: a contrast word, or None for punctuation
+            contrast = contrast or part is not None
+            continue
+        if part and part.strip(" ,"):
+            out.append((contrast, part.strip(" ,")))
+            contrast = False
+    return out
+
+
+def _statement(text: str) -> Verdict | None:
+    """Polarity of a text with no leading yes/no: None when it asserts nothing either way."""
+    negative = strong = weak = False
+    for _, clause in _clauses(text):
+        if _negative(clause):
+            negative = True
+            strong = strong or _ANY_YES.search(clause) is not None     # "yes or no", "yes, no cat"
+        elif _STRONG_YES.search(clause):
+            strong = True
+        elif _WEAK_YES_STATEMENT.search(clause):
+            weak = True
+    if negative:
+        return UNKNOWN if strong else NO
+    return YES if (strong or weak) else None
+
+
+def _after_yes(rest: str) -> Verdict:
+    """A leading yes stands unless the rest says no, or negates after a contrast ("Yes, but no cat.")
+    something other than what it already affirmed ("Yes, there is a cat, but no dog." stands)."""
+    if _BARE_NO.search(rest):
+        return UNKNOWN
+    affirmed: set[str] = set()
+    for contrast, clause in _clauses(rest):
+        if _negative(clause):
+            if contrast and (not affirmed or not _content(clause) or _content(clause) & affirmed):
+                return UNKNOWN
+        else:
+            affirmed |= _content(clause)
+    return YES
+
+
+def _after_no(rest: str) -> Verdict:
+    """A leading no stands ("No, but there is a dog." names an alternative) unless the rest says yes or
+    corrects itself ("No, actually there is one.")."""
+    if _ANY_YES.search(rest):
+        return UNKNOWN
+    if _CORRECTION.search(rest) and _statement(rest) == YES:
+        return UNKNOWN
+    return NO
+
+
+def strict_parse(text: str) -> Verdict:
+    """Read a yes/no answer as a careful person would; `unknown` when it refuses, hedges or contradicts.
+
+    See README "Scoring" for the rule. Pure and regex-only: it scores millions of answers."""
+    t = text.lower().replace("\u2019", "'").replace("\u2018", "'").strip()
+    quick = _QUICK.get(t)
+    if quick is not None:
+        return quick
+    if not _NON_ANSWER_WORDS.isdisjoint(_WORDS.findall(t)) and _NON_ANSWER.search(t):
+        return UNKNOWN
+    t = _POS_SO.sub(" yes ", _NEG_SO.sub(" no ", _AFFIRM_IDIOM.sub(" certainly ", t)))
+    lead = _LEAD.match(t)
+    if lead:
+        rest = t[lead.end():]
+        return _after_yes(rest) if lead.group(1) else _after_no(rest)
+    weak = _WEAK_YES.match(t)
+    if weak:
+        return _statement(t[weak.end():]) or YES
+    return _statement(t) or UNKNOWN
+
+
+@dataclass(frozen=True)
+class Parser:
+    """A named text -> verdict function, plus how its verdicts enter the metrics."""
+
+    name: str
+    parse: Callable[[str], str]
+    description: str
+    convention: MetricConvention = field(default_factory=MetricConvention)
+
+    def parse_many(self, texts: Iterable[str | None]) -> list[str]:
+        """Parse each distinct text once: model answers repeat a lot ("Yes.", "No."), so this costs
+        about one dict lookup per answer."""
+        texts = list(texts)
+        table = {text: (UNKNOWN if text is None else self.parse(text)) for text in dict.fromkeys(texts)}
+        return [table[text] for text in texts]
+
+
+STRICT = Parser(
+    name="strict",
+    parse=strict_parse,
+    description="deem-eval's default: reads the answer as a careful person would (a leading yes/no decides, "
+                "else the statement's polarity); refusals, hedges and contradictions are unknown (wrong, reported).",
+)

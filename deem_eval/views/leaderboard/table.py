@@ -1,0 +1,382 @@
+"""Build the leaderboard: rows are models, columns are benchmark subsets × metrics, each cell an estimate
+with its 95% interval.
+
+When RobustVQA or POPE runs are present the columns follow the DEEM paper's Table 1 (RVQA-A, RVQA-R,
+RVQA-V, POPE-R, POPE-P, POPE-A, average), read from each run's per-`subset` metrics; any other split gets
+one column per metric (accuracy, plus F1 for POPE-style splits). Rendering lives in render.py.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from deem_eval.core.errors import DeemEvalError, did_you_mean
+from deem_eval.scoring.metrics import Z95, Estimate
+from deem_eval.views.leaderboard.reported import ReportedTable
+from deem_eval.views.leaderboard.runs import RunInfo, Selection
+
+# benchmark -> paper slots: (slot id, column label, accepted values of the run's `subset` group field)
+PAPER_SLOTS: dict[str, tuple[tuple[str, str, frozenset[str]], ...]] = {
+    "robustvqa": (("rvqa_a", "RVQA-A", frozenset({"a", "imagenet-a", "imagenet_a"})),
+                  ("rvqa_r", "RVQA-R", frozenset({"r", "imagenet-r", "imagenet_r"})),
+                  ("rvqa_v", "RVQA-V", frozenset({"v", "v2", "imagenet-v2", "imagenet_v2"}))),
+    "pope": (("pope_r", "POPE-R", frozenset({"random", "r"})),
+             ("pope_p", "POPE-P", frozenset({"popular", "p"})),
+             ("pope_a", "POPE-A", frozenset({"adversarial", "a"}))),
+}
+PAPER_FIELD = "subset"
+METRICS = ("accuracy", "f1", "precision", "recall", "yes_ratio", "unknown_rate", "auroc", "average_precision", "ece")
+METRIC_SHORT = {"accuracy": "acc", "f1": "F1", "precision": "prec", "recall": "rec", "yes_ratio": "yes%",
+                "unknown_rate": "unk%", "auroc": "AUROC", "average_precision": "AP", "ece": "ECE"}
+HIGHER_IS_BETTER = frozenset({"accuracy", "f1", "precision", "recall", "auroc", "average_precision"})
+NOT_PERCENT = frozenset({"auroc", "average_precision", "ece"})
+
+MARKS = {"†": "incomplete run (samples not answered yet)", "‡": "run with failed samples",
+         "§": "run on a --limit subset of the split"}
+
+
+@dataclass(frozen=True)
+class Column:
+    key: str                       # stable id: "<split>|<field>=<value>|<metric>" or "<split>||<metric>"
+    label: str
+    metric: str
+    split: str
+    benchmark: str
+    field: str | None = None       # group field the cell is read from (None: overall)
+    value: str | None = None
+    slot: str | None = None        # paper slot (rvqa_a, ..., pope_a) for reported numbers
+
+    @property
+    def percent(self) -> bool:
+        return self.metric not in NOT_PERCENT
+
+
+@dataclass
+class Cell:
+    estimate: Estimate | None
+    marks: str = ""
+    run: RunInfo | None = None
+    text: str | None = None        # reported numbers: the digits as printed
+
+
+@dataclass(frozen=True)
+class Average:
+    label: str
+    metric: str
+    keys: tuple[str, ...]
+
+
+@dataclass
+class Row:
+    kind: str                                  # "measured" | "reported"
+    model: str
+    cells: dict[str, Cell]
+    average: Estimate | None = None
+    rank: int | None = None
+    source: str | None = None                  # reported rows: the citation
+    paper_average: float | None = None         # reported rows: the AVG as printed
+
+    def estimate(self, key: str) -> Estimate | None:
+        if key == "average":
+            return self.average
+        cell = self.cells.get(key)
+        return cell.estimate if cell else None
+
+
+@dataclass
+class Leaderboard:
+    columns: list[Column]
+    rows: list[Row]
+    average: Average | None
+    sort_label: str
+    descending: bool
+    notes: list[str] = field(default_factory=list)
+    marks_used: dict[str, str] = field(default_factory=dict)
+    selection: Selection | None = None
+    reported: ReportedTable | None = None
+    parser: str | None = None            # the one answer parser every measured cell comes from, if one
+    marked: dict[str, str] = field(default_factory=dict)   # column key -> the model whose cell is bold
+
+    @property
+    def measured(self) -> list[Row]:
+        return [r for r in self.rows if r.kind == "measured"]
+
+    @property
+    def reported_rows(self) -> list[Row]:
+        return [r for r in self.rows if r.kind == "reported"]
+
+    def is_marked(self, key: str, row: Row) -> bool:
+        """Whether the row's cell is bold: significantly ahead of every other row (see significance.py)."""
+        return row.kind == "measured" and self.marked.get(key) == row.model
+
+
+# ---- columns ------------------------------------------------------------------------------------------
+
+def paper_slots(run: RunInfo) -> list[tuple[str, str, str]]:
+    """(slot, label, subset value) for the paper columns this run fills, in paper order."""
+    slots = PAPER_SLOTS.get(run.benchmark)
+    if not slots or not run.metrics:
+        return []
+    values = run.metrics.get("groups", {}).get(PAPER_FIELD, {})
+    out = []
+    for slot, label, accepted in slots:
+        found = next((v for v in values if v.lower() in accepted), None)
+        if found is not None:
+            out.append((slot, label, found))
+    return out
+
+
+def default_metrics(benchmark: str) -> list[str]:
+    return ["accuracy", "f1"] if benchmark.startswith("pope") else ["accuracy"]
+
+
+def build_columns(runs: Sequence[RunInfo], metrics: Sequence[str] | None,
+                  reported_slots: frozenset[str] = frozenset()) -> tuple[list[Column], Average | None]:
+    """Columns for the chosen runs; `reported_slots` adds paper columns that only reported rows fill."""
+    for m in metrics or ():
+        if m not in METRICS:
+            raise did_you_mean(m, METRICS, "metric")
+    splits: dict[str, RunInfo] = {}
+    for run in runs:
+        splits.setdefault(run.split_name, run)
+    paper: dict[str, list[tuple[str, str, str, str]]] = {}        # benchmark -> [(split, slot, label, value)]
+    generic: list[RunInfo] = []
+    for split, run in sorted(splits.items()):
+        slots = paper_slots(run)
+        if slots:
+            paper.setdefault(run.benchmark, []).extend((split, s, label, v) for s, label, v in slots)
+        else:
+            generic.append(run)
+    for bench, slots in PAPER_SLOTS.items():
+        have = {e[1] for e in paper.get(bench, [])}
+        for slot, label, _ in slots:
+            if slot in reported_slots and slot not in have:
+                paper.setdefault(bench, []).append(("", slot, label, ""))
+    paper_metrics = list(metrics or ["accuracy"])
+    columns: list[Column] = []
+    paper_keys: list[str] = []                 # the average's columns: measured paper columns if any
+    reported_keys: list[str] = []
+    for metric in paper_metrics:
+        for bench in PAPER_SLOTS:
+            entries = paper.get(bench, [])
+            several = len({e[0] for e in entries if e[0]}) > 1
+            order = {slot: i for i, (slot, _, _) in enumerate(PAPER_SLOTS[bench])}
+            for split, slot, label, value in sorted(entries, key=lambda e: (order[e[1]], e[0])):
+                text = label if metric == "accuracy" and len(paper_metrics) == 1 else f"{label} {METRIC_SHORT[metric]}"
+                if several and split:
+                    text += f" ({split})"
+                key = f"{split}|{PAPER_FIELD}={value}|{metric}" if split else f"|{slot}|{metric}"
+                columns.append(Column(key, text, metric, split, bench, PAPER_FIELD if split else None,
+                                      value or None, slot))
+                if metric == paper_metrics[0] and not several:
+                    (paper_keys if split else reported_keys).append(key)
+    generic_keys: dict[str, list[str]] = {}
+    for run in generic:
+        for metric in (metrics or default_metrics(run.benchmark)):
+            key = f"{run.split_name}||{metric}"
+            columns.append(Column(key, f"{run.split_name} {METRIC_SHORT[metric]}", metric, run.split_name,
+                                  run.benchmark))
+            generic_keys.setdefault(metric, []).append(key)
+    primary = paper_metrics[0]
+    average = None
+    if not paper_keys and not generic:
+        paper_keys = reported_keys             # only reported rows: average what they have
+    if len(paper_keys) >= 2:
+        average = Average("avg" if primary == "accuracy" else f"avg {METRIC_SHORT[primary]}", primary,
+                          tuple(paper_keys))
+    elif not any(e[0] for entries in paper.values() for e in entries) and len(generic_keys.get(primary, [])) >= 2:
+        average = Average(f"avg {METRIC_SHORT[primary]}", primary, tuple(generic_keys[primary]))
+    return columns, average
+
+
+# ---- cells and rows -----------------------------------------------------------------------------------
+
+def cell_for(run: RunInfo, column: Column) -> Cell:
+    metrics = run.metrics or {}
+    if column.field is None:
+        block = metrics.get("overall", {})
+    else:
+        block = metrics.get("groups", {}).get(column.field, {}).get(column.value, {})
+    raw = block.get(column.metric)
+    estimate = Estimate.from_json(raw) if isinstance(raw, dict) else None
+    marks = ""
+    if run.n_missing or (not run.complete and not run.n_failed):
+        marks += "†"
+    if run.n_failed:
+        marks += "‡"
+    if run.limited:
+        marks += "§"
+    return Cell(estimate, marks, run)
+
+
+def mean_estimate(estimates: Sequence[Estimate | None]) -> Estimate | None:
+    """Unweighted mean of cells; CI by normal approximation from each cell's interval half-width,
+    treating the cells as independent. None unless every cell has a value."""
+    if not estimates or any(e is None or e.value is None for e in estimates):
+        return None
+    k = len(estimates)
+    mean = sum(e.value for e in estimates) / k
+    if any(e.ci_low is None or e.ci_high is None for e in estimates):
+        return Estimate(mean, sum(e.n for e in estimates))
+    se = math.sqrt(sum(((e.ci_high - e.ci_low) / (2 * Z95)) ** 2 for e in estimates)) / k
+    return Estimate(mean, sum(e.n for e in estimates), mean - Z95 * se, mean + Z95 * se)
+
+
+def build(selection: Selection, *, metrics: Sequence[str] | None = None, sort: str | None = None,
+          ascending: bool = False, reported: ReportedTable | None = None) -> Leaderboard:
+    runs = selection.chosen
+    slots = frozenset()
+    if reported is not None:
+        slots = frozenset(slot for r in reported.rows for slot, v in r.values.items() if v is not None)
+    columns, average = build_columns(runs, metrics, slots)
+    by_model: dict[str, dict[str, RunInfo]] = {}
+    for run in runs:
+        by_model.setdefault(run.label, {})[run.split_name] = run
+    rows = []
+    for model, split_runs in by_model.items():
+        cells = {c.key: cell_for(split_runs[c.split], c) for c in columns if c.split in split_runs}
+        row = Row("measured", model, cells)
+        if average:
+            row.average = mean_estimate([row.estimate(k) for k in average.keys])
+        rows.append(row)
+    reported_rows = _reported_rows(reported, columns, average) if reported else []
+
+    sort_key, sort_label = _sort_key(sort, columns, average)
+    descending = not ascending if sort_key != "model" else ascending
+    rows = _sorted(rows, sort_key, descending)
+    _rank(rows, sort_key)
+    reported_rows = _sorted(reported_rows, sort_key, descending)
+    board = Leaderboard(columns, rows + reported_rows, average, sort_label, descending,
+                        selection=selection, reported=reported)
+    board.notes, board.marks_used = _notes(board, selection, reported)
+    from deem_eval.views.leaderboard.significance import significant_best          # it imports this module
+
+    board.marked, bold_notes = significant_best(board)
+    board.notes += bold_notes
+    parsers = {r.parser for r in runs}
+    board.parser = next(iter(parsers)) if len(parsers) == 1 else None
+    return board
+
+
+def _reported_rows(table: ReportedTable, columns: Sequence[Column], average: Average | None) -> list[Row]:
+    rows = []
+    for rec in table.rows:
+        cells = {}
+        for col in columns:
+            if col.slot is None or table.metrics.get(col.slot, "accuracy") != col.metric:
+                continue
+            value = rec.values.get(col.slot)
+            if value is not None:
+                cells[col.key] = Cell(Estimate(value / 100.0, 0), text=rec.texts.get(col.slot))
+        row = Row("reported", rec.label, cells, source=table.citation, paper_average=rec.paper_average)
+        if average:
+            row.average = mean_estimate([row.estimate(k) for k in average.keys])
+        rows.append(row)
+    return rows
+
+
+def _sort_key(sort: str | None, columns: Sequence[Column], average: Average | None) -> tuple[str, str]:
+    if sort is None:
+        if average:
+            return "average", average.label
+        if columns:
+            return columns[0].key, columns[0].label
+        return "model", "model"
+    wanted = sort.strip().lower()
+    if wanted in ("model", "name"):
+        return "model", "model"
+    if wanted in ("avg", "average") or (average and wanted == average.label.lower()):
+        if not average:
+            raise DeemEvalError("--sort avg: this table has no average column (it needs two or more "
+                                "columns of one metric)")
+        return "average", average.label
+    for col in columns:
+        if wanted in (col.label.lower(), col.key.lower()):
+            return col.key, col.label
+    for col in columns:                       # a split name alone: its first column
+        if wanted == col.split.lower():
+            return col.key, col.label
+    raise did_you_mean(sort, [c.label for c in columns] + ["model"] + (["avg"] if average else []), "sort column")
+
+
+def _sorted(rows: list[Row], key: str, descending: bool) -> list[Row]:
+    if key == "model":
+        return sorted(rows, key=lambda r: r.model.lower(), reverse=descending)
+    have = [r for r in rows if (e := r.estimate(key)) is not None and e.value is not None]
+    missing = [r for r in rows if r not in have]
+    have.sort(key=lambda r: (r.estimate(key).value, r.model.lower() if not descending else ""), reverse=descending)
+    return have + sorted(missing, key=lambda r: r.model.lower())
+
+
+def _rank(rows: list[Row], key: str) -> None:
+    """Competition ranking (1, 2, 2, 4) on the sort value; rows without a value get none."""
+    previous, rank = None, 0
+    for i, row in enumerate(rows, start=1):
+        if key == "model":
+            row.rank = i
+            continue
+        est = row.estimate(key)
+        if est is None or est.value is None:
+            row.rank = None
+            continue
+        if previous is None or est.value != previous:
+            rank, previous = i, est.value
+        row.rank = rank
+
+
+def _notes(board: Leaderboard, selection: Selection, reported: ReportedTable | None) -> tuple[list[str], dict]:
+    notes: list[str] = []
+    used: dict[str, str] = {}
+    problem_runs: dict[str, RunInfo] = {}
+    for row in board.measured:
+        for cell in row.cells.values():
+            for mark in cell.marks:
+                used[mark] = MARKS[mark]
+            if cell.marks and cell.run is not None:
+                problem_runs[str(cell.run.path)] = cell.run
+    for path, run in sorted(problem_runs.items()):
+        notes.append(f"{run.label} on {run.split_name}: " + "; ".join(run.problems()) + f" ({path})")
+    notes += _parser_notes(selection.chosen)
+    if board.average:
+        n = len(board.average.keys)
+        notes.append(f"{board.average.label}: unweighted mean of the {n} columns, shown only where a row has "
+                     f"all {n}; its interval is a normal approximation treating the columns as independent")
+    for sup in selection.superseded:
+        notes.append(f"superseded: {sup.run.path} ({sup.run.label} on {sup.run.split_name}: {sup.reason}; "
+                     f"showing {sup.by.path.name})")
+    for path, why in selection.skipped:
+        notes.append(f"skipped: {path}: {why}")
+    if reported is not None:
+        paper_splits = {c.split for c in board.columns if c.slot and c.split}
+        stand_ins = sorted({r.split_name for r in selection.chosen
+                            if r.split_name in paper_splits and r.synthetic_split()})
+        if stand_ins:
+            notes.append(f"measured paper columns come from synthetic stand-in splits ({', '.join(stand_ins)}): "
+                         f"they check the pipeline and are not comparable with the paper's reported numbers")
+        if any(r.cells for r in board.reported_rows):
+            notes.append(f"reported rows: {reported.citation}, as printed (percent, no interval; "
+                         f"reported numbers are accuracy, so they appear only in accuracy columns)")
+            if board.average and any(r.paper_average is not None for r in board.reported_rows):
+                notes.append("reported avg is recomputed over the columns shown; the paper's own AVG may "
+                             "cover other columns (Table 1's AVG includes MMVP)")
+        else:
+            notes.append(f"reported {reported.citation}: no columns in common with these runs "
+                         f"(reported numbers are RobustVQA / POPE accuracy)")
+    return notes, used
+
+
+def _parser_notes(runs: Sequence[RunInfo]) -> list[str]:
+    """Which parser the numbers come from: once for the table when one parser made them all, else per split
+    (runs of one split never mix parsers: make_board refuses or rescores)."""
+    by_split: dict[str, set[str]] = {}
+    for run in runs:
+        by_split.setdefault(run.split_name, set()).add(run.parser)
+    names = {p for parsers in by_split.values() for p in parsers}
+    if not names:
+        return []
+    if len(names) == 1:
+        return [f"parser: every cell is scored with the {next(iter(names))!r} answer parser"]
+    return ["parsers: " + "; ".join(f"{split} scored with {', '.join(sorted(p))!r}"
+                                    for split, p in sorted(by_split.items()))]
