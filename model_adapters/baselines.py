@@ -7,38 +7,38 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from deem_eval.core.adapters import Request
+from deem_eval.core.adapters import ModelAdapter, Request
 from deem_eval.core.benchmark import NoOptions
 from deem_eval.core.errors import DeemEvalError
 from deem_eval.core.fingerprint import file_sha256
 from deem_eval.core.rng import derive_rng
 
 
-class _Constant:
+class _Constant(ModelAdapter):
     needs_images = False
     Config = NoOptions
-    answer = ""
+    constant = ""
 
     def __init__(self, config: NoOptions | None = None):
         self.config = config or NoOptions()
         self.label = self.name
 
     def generate(self, batch: Sequence[Request]) -> list[str]:
-        return [self.answer] * len(batch)
+        return [self.constant] * len(batch)
 
 
 class AlwaysYes(_Constant):
     """Answers "yes" to everything: the yes-bias ceiling (accuracy = share of yes labels)."""
 
     name = "always-yes"
-    answer = "yes"
+    constant = "yes"
 
 
 class AlwaysNo(_Constant):
     """Answers "no" to everything."""
 
     name = "always-no"
-    answer = "no"
+    constant = "no"
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,7 @@ class RandomConfig:
             raise ValueError(f"p_yes must be in [0, 1], got {self.p_yes}")
 
 
-class RandomAnswer:
+class RandomAnswer(ModelAdapter):
     """Chance: "yes" with probability p_yes, drawn per sample id (same answers in any order or batching)."""
 
     name = "random"
@@ -74,7 +74,7 @@ class ReplayConfig:
     label: str = ""              # leaderboard row name; default "replay:<file stem>"
 
 
-class Replay:
+class Replay(ModelAdapter):
     """Answers read from a JSON-lines file keyed by sample id: scores answers produced elsewhere."""
 
     name = "replay"

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from deem_eval.core.adapters import Request
+from deem_eval.core.adapters import ModelAdapter, Request
 from deem_eval.core.errors import DeemEvalError
 from deem_eval.core.fingerprint import directory_fingerprint, file_sha256
 from deem_eval.core.images import load_rgb
@@ -59,11 +59,12 @@ def _norm(name: str) -> str:
     return " ".join(name.lower().replace("_", " ").split())
 
 
-class CLIPZeroShot:
+class CLIPZeroShot(ModelAdapter):
     """Yes iff the asked class ranks first among the candidates (CLIP zero-shot)."""
 
     name = "clip"
     needs_images = True
+    can_score_yes = True                  # yes_probability(): softmax share of the subject among the classes
     Config = CLIPConfig
 
     def __init__(self, config: CLIPConfig | None = None):

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import pytest
 
 from conftest import REPO, make_split
+from deem_eval.core.adapters import ModelAdapter
 from deem_eval.core.errors import DeemEvalError
 from deem_eval.scoring.parsing import STRICT
 from deem_eval.run.rundir import RunDir
@@ -22,7 +23,7 @@ class _Cfg:
     fail_on: str = ""
 
 
-class ImageEcho:
+class ImageEcho(ModelAdapter):
     """Answers "yes" iff the image's red channel is > 100; raises for one chosen id."""
 
     name = "image-echo"

@@ -13,6 +13,7 @@ import pytest
 from conftest import make_split
 from PIL import Image
 
+from deem_eval.core.adapters import ModelAdapter
 from deem_eval.core.adapters import Request
 from deem_eval.core.errors import DeemEvalError
 from deem_eval.core.images import load_rgb, to_rgb, wide_to_uint8
@@ -31,7 +32,7 @@ def bomb_png(width: int = 30000, height: int = 30000) -> bytes:
     return b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", header) + _chunk(b"IDAT", rows) + _chunk(b"IEND", b"")
 
 
-class RedEcho:
+class RedEcho(ModelAdapter):
     """Needs images; answers yes iff the first pixel is red-ish."""
 
     name = label = "red-echo"

@@ -5,6 +5,7 @@ import json
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from deem_eval.core.adapters import ModelAdapter
 from deem_eval.cli import main
 from deem_eval.scoring.parsing import STRICT
 from deem_eval.run.rundir import RunDir
@@ -80,7 +81,7 @@ def test_old_format_samples_still_score(tiny_split, tmp_path):
     assert run.read_prompts() == {}
 
 
-class _Prompted:
+class _Prompted(ModelAdapter):
     """An adapter that shows its prompt, answering at once (no images)."""
 
     name = "prompted"

@@ -1,20 +1,26 @@
-"""What a benchmark asks a model, and the protocol every model adapter follows.
+"""What a benchmark asks a model, and the base class every model adapter derives from.
 
 An adapter class has a `Config` dataclass (its typed -M options) and is built as `cls(config)`. It never
-knows which benchmark it answers: everything it needs travels in the `Request`.
+knows which benchmark it answers: everything it needs travels in the `Request`. The runner talks to an
+adapter through `ModelAdapter.answer` only; what an adapter can do is declared as class attributes
+(`can_generate`, `can_score_yes`, `needs_images`), never probed.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+
+from deem_eval.core.errors import DeemEvalError
 
 if TYPE_CHECKING:
     from PIL.Image import Image
 
 Scoring = Literal["generate", "logits", "both"]
+SCORING_MODES: tuple[Scoring, ...] = ("generate", "logits", "both")
 
 
 @dataclass(frozen=True)
@@ -28,60 +34,75 @@ class Request:
     candidates: tuple[str, ...] = ()       # the split's class vocabulary (for CLIP-style zero-shot)
 
 
-@runtime_checkable
-class ModelAdapter(Protocol):
-    name: str            # registry name, e.g. "hf"
-    label: str           # row name in leaderboards, e.g. "hf:llava-1.5-7b"
-    needs_images: bool   # False: the runner never opens image files for this adapter
+@dataclass(frozen=True)
+class Reply:
+    """One answer: the generated text (generate/both) and P(yes) (logits/both); None where not asked for."""
 
-    def generate(self, batch: Sequence[Request]) -> list[str]: ...
-
-    # optional: `content_fingerprint() -> str | None`, a digest of the files it loaded (see content_fingerprint)
-    # optional: `prompt_for(request) -> str | None`, the exact text the model is given (see rendered_prompt)
+    text: str | None
+    p_yes: float | None
 
 
-@runtime_checkable
-class YesProbabilityAdapter(ModelAdapter, Protocol):
-    """Optional capability: P(yes) from the model's next-token distribution."""
+class ModelAdapter:
+    """The contract between the runner and a model.
 
-    def yes_probability(self, batch: Sequence[Request]) -> list[float]: ...
+    Subclasses set `name` (registry name) and, per instance, `label` (leaderboard row) and `scoring`; they
+    implement `generate` and, if `can_score_yes`, `yes_probability`. `answer` is the one call the runner
+    makes. `content_fingerprint` and `prompt_for` have neutral defaults an adapter overrides when it loads
+    files or builds a prompt.
+    """
 
+    name: ClassVar[str] = ""
+    needs_images: ClassVar[bool] = True       # False: the runner never opens image files for this adapter
+    can_generate: ClassVar[bool] = True
+    can_score_yes: ClassVar[bool] = False     # True: yes_probability() gives P(yes) from the model itself
+    label: str = ""
+    scoring: Scoring = "generate"
+    config: Any = None
+    device: Any = "cpu"                       # where it computes (recorded in the manifest)
 
-def scoring_mode(adapter: Any) -> Scoring:
-    """Which of generate / yes_probability the runner calls (adapters opt in with a `scoring` attribute)."""
-    mode = getattr(adapter, "scoring", "generate")
-    if mode in ("logits", "both") and not hasattr(adapter, "yes_probability"):
-        raise TypeError(f"adapter {adapter.name!r} asks for scoring={mode!r} but has no yes_probability()")
-    return mode
+    def generate(self, batch: Sequence[Request]) -> list[str]:
+        raise NotImplementedError(f"adapter {self.name!r} cannot generate text")
 
+    def yes_probability(self, batch: Sequence[Request]) -> list[float]:
+        raise NotImplementedError(f"adapter {self.name!r} gives no P(yes)")
 
-def content_fingerprint(adapter: Any) -> str | None:
-    """A digest of what the adapter loaded (answers file, weights), from its optional
-    `content_fingerprint()` method or attribute: it keeps a changed file at the same path from resuming
-    into the old run. None when the adapter has none (its options say everything)."""
-    value = getattr(adapter, "content_fingerprint", None)
-    if callable(value):
-        value = value()
-    return None if value is None else str(value)
-
-
-def rendered_prompt(adapter: Any, request: Request) -> str | None:
-    """The exact text the adapter gives its model for `request`, from its optional `prompt_for(request)`: it is
-    hashed into each sample line (and stored once in prompts.jsonl) so a run shows what the model saw. None
-    when the adapter has no prompt to show (baselines, replayed answers)."""
-    method = getattr(adapter, "prompt_for", None)
-    if not callable(method):
+    def content_fingerprint(self) -> str | None:
+        """A digest of what the adapter loaded (answers file, weights): it keeps a changed file at the same
+        path from resuming into the old run. None when its options say everything."""
         return None
-    text = method(request)
-    return None if text is None else str(text)
 
+    def prompt_for(self, request: Request) -> str | None:
+        """The exact text the model is given for `request` (hashed into each sample line, stored once in
+        prompts.jsonl), or None when there is no prompt to show (baselines, replayed answers)."""
+        return None
 
-def config_dict(adapter: Any) -> dict[str, Any]:
-    """The adapter's config as JSON-able data (for the run manifest)."""
-    import dataclasses
+    def scoring_mode(self) -> Scoring:
+        """The mode the runner uses, checked against what the adapter declares it can do."""
+        mode = self.scoring
+        if mode not in SCORING_MODES:
+            raise DeemEvalError(f"adapter {self.name!r}: scoring={mode!r}; choose one of {', '.join(SCORING_MODES)}")
+        if mode in ("logits", "both") and not self.can_score_yes:
+            raise DeemEvalError(f"adapter {self.name!r} gives no P(yes): use -M scoring=generate")
+        if mode in ("generate", "both") and not self.can_generate:
+            raise DeemEvalError(f"adapter {self.name!r} cannot generate text: use -M scoring=logits")
+        return mode
 
-    config = getattr(adapter, "config", None)
-    if config is None or not dataclasses.is_dataclass(config):
-        return {}
-    return {k: (str(v) if isinstance(v, Path) else list(v) if isinstance(v, tuple) else v)
-            for k, v in dataclasses.asdict(config).items()}
+    def answer(self, batch: Sequence[Request]) -> list[Reply]:
+        """Answer a batch in the adapter's scoring mode: one reply per request, in order."""
+        mode = self.scoring_mode()
+        n = len(batch)
+        texts: list[str | None] = list(self.generate(batch)) if mode in ("generate", "both") else [None] * n
+        probs: list[float | None] = ([float(p) for p in self.yes_probability(batch)]
+                                     if mode in ("logits", "both") else [None] * n)
+        if len(texts) != n or len(probs) != n:
+            raise RuntimeError(f"adapter {self.name!r} returned {len(texts)} answers and {len(probs)} "
+                               f"P(yes) for {n} requests")
+        return [Reply(t, p) for t, p in zip(texts, probs)]
+
+    def config_dict(self) -> dict[str, Any]:
+        """The adapter's config as JSON-able data (for the run manifest)."""
+        config = self.config
+        if config is None or not dataclasses.is_dataclass(config) or isinstance(config, type):
+            return {}
+        return {k: (str(v) if isinstance(v, Path) else list(v) if isinstance(v, tuple) else v)
+                for k, v in dataclasses.asdict(config).items()}

@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from deem_eval import __version__
-from deem_eval.core.adapters import Request, config_dict, content_fingerprint, rendered_prompt, scoring_mode
+from deem_eval.core.adapters import ModelAdapter, Request
 from deem_eval.core.errors import DeemEvalError, WriteError
 from deem_eval.core.images import load_rgb
 from deem_eval.scoring.parsing import Parser
@@ -120,12 +120,12 @@ def effective_limit(split: Split, limit: int | None) -> int | None:
     return None if limit is not None and limit >= len(split.samples) else limit
 
 
-def run(adapter: Any, split: Split, parser: Parser, options: RunOptions) -> RunResult:
-    mode = scoring_mode(adapter)
+def run(adapter: ModelAdapter, split: Split, parser: Parser, options: RunOptions) -> RunResult:
+    mode = adapter.scoring_mode()
     options = dataclasses.replace(options, limit=effective_limit(split, options.limit))
     selected = select_samples(split, options.limit)
-    content = content_fingerprint(adapter)
-    key = run_key(adapter.name, config_dict(adapter), split, options, content)
+    content = adapter.content_fingerprint()
+    key = run_key(adapter.name, adapter.config_dict(), split, options, content)
     with _run_writes(options.run_dir or options.out):
         run_dir, lock = _open_or_create(adapter, split, parser, options, key, mode, len(selected), content)
         try:
@@ -269,7 +269,7 @@ def _prepare(adapter, split: Split, batch: Sequence[Sample]) -> tuple[list[Reque
 
 def _request(adapter, split: Split, root: Path, sample: Sample) -> Request:
     path = Path(sample.image) if sample.image.startswith("/") else root / sample.image
-    image: Any = load_rgb(path) if getattr(adapter, "needs_images", True) else path
+    image: Any = load_rgb(path) if adapter.needs_images else path
     subject = sample.group.get("object", sample.group.get("class"))
     return Request(sample.id, image, sample.question, None if subject is None else str(subject),
                    split.meta.candidates)
@@ -294,26 +294,22 @@ def _call_adapter(adapter, mode, parser, requests, samples, prompts: dict[str, s
     return records, failures
 
 
-def _answer(adapter, mode, parser, requests, samples, prompts: dict[str, str]) -> list[SampleRecord]:
+def _answer(adapter: ModelAdapter, mode, parser, requests, samples, prompts: dict[str, str]
+            ) -> list[SampleRecord]:
     hashes = [_prompt_hash(adapter, r, prompts) for r in requests]   # first: a prompt that fails fails the sample
-    texts: list[str | None] = [None] * len(requests)
-    probs: list[float | None] = [None] * len(requests)
-    if mode in ("generate", "both"):
-        texts = list(adapter.generate(requests))
-    if mode in ("logits", "both"):
-        probs = [float(p) for p in adapter.yes_probability(requests)]
-    if len(texts) != len(requests) or len(probs) != len(requests):
-        raise RuntimeError(f"adapter returned {len(texts)} answers for {len(requests)} requests")
-    answers = [Answer(r.id, t, p) for r, t, p in zip(requests, texts, probs)]
+    replies = adapter.answer(requests)
+    if len(replies) != len(requests):
+        raise RuntimeError(f"adapter returned {len(replies)} answers for {len(requests)} requests")
+    answers = [Answer(r.id, reply.text, reply.p_yes) for r, reply in zip(requests, replies)]
     parsed = verdicts(parser, answers)
-    return [SampleRecord(r.id, t, v, samples[r.id].answer, p, question=samples[r.id].question,
+    return [SampleRecord(r.id, reply.text, v, samples[r.id].answer, reply.p_yes, question=samples[r.id].question,
                          image=samples[r.id].image, prompt_sha256=h)
-            for r, t, p, v, h in zip(requests, texts, probs, parsed, hashes)]
+            for r, reply, v, h in zip(requests, replies, parsed, hashes)]
 
 
 def _prompt_hash(adapter, request: Request, prompts: dict[str, str]) -> str | None:
     """sha256 of the text the model sees for `request` (recorded in `prompts`), or None if the adapter cannot say."""
-    text = rendered_prompt(adapter, request)
+    text = adapter.prompt_for(request)
     if text is None:
         return None
     digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
@@ -569,13 +565,13 @@ def _merge_ranks(run_dir: RunDir, world_size: int, attempt: str, timeout: float)
 def _manifest(adapter, split: Split, parser: Parser, options: RunOptions, key: str, mode: str,
               n_selected: int, content: str | None = None) -> RunManifest:
     return RunManifest(
-        run_key=key, model=adapter.name, model_label=adapter.label, adapter_config=config_dict(adapter),
+        run_key=key, model=adapter.name, model_label=adapter.label, adapter_config=adapter.config_dict(),
         split_name=split.name, split_fingerprint=split.fingerprint,
         # resolved, so `deem-eval score RUN` finds the split from any working directory
         split_dir=str(split.directory.resolve()) if split.directory else "", benchmark=split.meta.benchmark,
         seed=options.seed, limit=options.limit, batch_size=options.batch_size, scoring=mode, parser=parser.name,
         deem_eval_version=__version__, git_sha=_git_sha(), library_versions=_library_versions(),
-        device=str(getattr(adapter, "device", "cpu")), started_utc=_utc_now(), world_size=options.world_size,
+        device=str(adapter.device), started_utc=_utc_now(), world_size=options.world_size,
         n_selected=n_selected, content_fingerprint=content)
 
 

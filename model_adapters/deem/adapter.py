@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from deem_eval.core.adapters import Request
+from deem_eval.core.adapters import ModelAdapter, Request
 from deem_eval.core.errors import DeemEvalError
 
 
@@ -49,11 +49,12 @@ class DeemAdapterConfig:
             raise ValueError("num_beams and max_new_tokens must be >= 1")
 
 
-class DeemAdapter:
+class DeemAdapter(ModelAdapter):
     """The DEEM model (paper's prompt, beam search 3 / 10 tokens by default; no diffusion at inference)."""
 
     name = "deem"
     needs_images = True
+    can_score_yes = True                  # yes_probability(): P(yes) from the next-token distribution
     Config = DeemAdapterConfig
 
     def __init__(self, config: DeemAdapterConfig | None = None):

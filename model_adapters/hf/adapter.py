@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from deem_eval.core.adapters import Request
+from deem_eval.core.adapters import ModelAdapter, Request
 from deem_eval.core.errors import DeemEvalError
 from deem_eval.core.images import load_rgb
 from model_adapters.generation import (OomBackoff, YesNoTokens, find_yes_no_tokens, ordered_by_length,
@@ -74,11 +74,12 @@ def _unescape(text: str) -> str:
     return text.replace("\\n", "\n").replace("\\t", "\t")
 
 
-class HFAdapter:
+class HFAdapter(ModelAdapter):
     """Any transformers image-text-to-text model (`AutoProcessor` + `AutoModelForImageTextToText`)."""
 
     name = "hf"
     needs_images = True
+    can_score_yes = True                  # yes_probability(): P(yes) from the next-token distribution
     Config = HFConfig
 
     def __init__(self, config: HFConfig | None = None):
