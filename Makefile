@@ -7,12 +7,30 @@ STAMP := $(VENV)/.installed
 
 .PHONY: setup demo test clean-venv
 
+# torch is chosen deliberately, never left to a dependency (plain `pip install torch` on a CUDA-less box pulls a
+# multi-GB CUDA build):  TORCH=auto (default) | cpu | cuda | local
+#   local: a wheel already on this machine (pip's find-links, e.g. a pre-seeded CPU wheel), nothing downloaded
+#   cpu:   PyTorch's CPU index (about 200 MB)        cuda: PyPI's default build (CUDA; for a GPU box)
+#   auto:  local if such a wheel is there, else cuda when `nvidia-smi` works, else cpu
+TORCH ?= auto
+TORCH_CPU_INDEX ?= https://download.pytorch.org/whl/cpu
+PIP := $(PY) -m pip install -q
+
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	# The tested torch first, so nothing later pulls a multi-GB CUDA build.
-	$(PY) -m pip install -q torch==$(TORCH_VERSION)
-	$(PY) -m pip install -q -e '.[test]'
+	@set -e; choice=$(TORCH); \
+	if [ "$$choice" = auto ]; then \
+	    if $(PIP) --no-index --no-deps torch==$(TORCH_VERSION) 2>/dev/null; then choice=local; \
+	    elif nvidia-smi >/dev/null 2>&1; then choice=cuda; else choice=cpu; fi; fi; \
+	echo "torch $(TORCH_VERSION): $$choice build (make TORCH=cpu|cuda|local to choose)"; \
+	case $$choice in \
+	    local) $(PIP) --no-index --no-deps torch==$(TORCH_VERSION) && $(PIP) torch==$(TORCH_VERSION) ;; \
+	    cpu)   $(PIP) torch==$(TORCH_VERSION) --index-url $(TORCH_CPU_INDEX) ;; \
+	    cuda)  $(PIP) torch==$(TORCH_VERSION) ;; \
+	    *)     echo "TORCH must be auto, cpu, cuda or local, not $$choice" >&2; exit 2 ;; \
+	esac
+	$(PIP) -e '.[test]'
 	touch $(STAMP)
 
 setup: $(STAMP)

@@ -14,3 +14,12 @@ through the registries.
 """
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> object:
+    """`deem_eval.evaluate` / `deem_eval.Evaluation`, imported on first use so `import deem_eval` stays light."""
+    if name in ("evaluate", "Evaluation"):
+        from deem_eval import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'deem_eval' has no attribute {name!r}")

@@ -115,8 +115,13 @@ class CLIPZeroShot(ModelAdapter):
 
     def _load_micro_clip(self) -> bool:
         """`-M path=micro-clip` (the shipped one) or a micro-CLIP directory: the project's own dual encoder."""
-        from model_adapters.deem.micro.clip import (DualEncoder, Processor, is_micro_clip, load_micro_clip,
-                                                    shipped_micro_clip)
+        from model_adapters.deem.micro.clip import (
+            DualEncoder,
+            Processor,
+            is_micro_clip,
+            load_micro_clip,
+            shipped_micro_clip,
+        )
 
         path = shipped_micro_clip() if self.config.path == "micro-clip" else Path(self.config.path).expanduser()
         if not is_micro_clip(path):

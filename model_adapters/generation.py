@@ -200,7 +200,7 @@ class OomBackoff:
             chunk = items[start:start + size]
             try:
                 results = list(fn(chunk))
-            except BaseException as exc:  # noqa: BLE001 - re-raised unless it is an OOM we can shrink
+            except BaseException as exc:
                 if not self.is_oom(exc) or size <= 1:
                     raise
                 self.max_batch = max(1, size // 2)

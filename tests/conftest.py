@@ -9,6 +9,8 @@ import pytest
 
 from deem_eval.core.splits import BuilderInfo, Sample, Split
 
+pytest_plugins = ["tests.model_fixtures"]   # tiny models any test may ask for by name
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED_FIXTURES = REPO.parent / "shared" / "fixtures"
 

@@ -73,8 +73,14 @@ def build_tiny_llava(out: Path, *, seed: int = 0, chat_template: bool = True, co
                      vocab_size: int = 400) -> Path:
     """LlavaForConditionalGeneration: CLIP vision tower (28 px, 14 px patches -> 4 image tokens) + Llama.
     `corpus`/`vocab_size` change the tokenizer (e.g. one with no single-token "yes")."""
-    from transformers import (CLIPImageProcessor, CLIPVisionConfig, LlamaConfig, LlavaConfig,
-                              LlavaForConditionalGeneration, LlavaProcessor)
+    from transformers import (
+        CLIPImageProcessor,
+        CLIPVisionConfig,
+        LlamaConfig,
+        LlavaConfig,
+        LlavaForConditionalGeneration,
+        LlavaProcessor,
+    )
 
     tok = train_tiny_tokenizer(["<pad>", "<s>", "</s>", "<image>"], bos="<s>", eos="</s>", pad="<pad>",
                                vocab_size=vocab_size, corpus=corpus)
@@ -105,16 +111,23 @@ def build_tiny_llava(out: Path, *, seed: int = 0, chat_template: bool = True, co
 def build_tiny_paligemma(out: Path, *, seed: int = 1) -> Path:
     """PaliGemmaForConditionalGeneration: SigLIP vision tower (28 px -> 4 image tokens) + 2-layer Gemma.
     Like the real PaliGemma checkpoints, the processor has no chat template (prefix prompts instead)."""
-    from transformers import (GemmaConfig, PaliGemmaConfig, PaliGemmaForConditionalGeneration,
-                              PaliGemmaProcessor, SiglipImageProcessor, SiglipVisionConfig)
+    from transformers import (
+        GemmaConfig,
+        PaliGemmaConfig,
+        PaliGemmaForConditionalGeneration,
+        PaliGemmaProcessor,
+        SiglipImageProcessor,
+        SiglipVisionConfig,
+    )
 
     tok = train_tiny_tokenizer(["<pad>", "<bos>", "<eos>", "<image>"], bos="<bos>", eos="<eos>", pad="<pad>")
     image_processor = SiglipImageProcessor(size={"height": 28, "width": 28})
-    image_processor.image_seq_length = 4
+    # read by PaliGemmaProcessor; the image processor class does not declare it
+    image_processor.image_seq_length = 4  # type: ignore[attr-defined]
     processor = PaliGemmaProcessor(image_processor=image_processor, tokenizer=tok)  # adds <loc>/<seg> tokens
     image_id = tok.convert_tokens_to_ids("<image>")
     vision = SiglipVisionConfig(hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2,
-                                image_size=28, patch_size=14, projection_dim=32)
+                                image_size=28, patch_size=14)   # PaliGemmaConfig sets its projection_dim (32)
     text = GemmaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
                        num_attention_heads=4, num_key_value_heads=2, head_dim=8, max_position_embeddings=512,
                        bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id)
@@ -138,11 +151,11 @@ def build_tiny_clip(out: Path, *, seed: int = 2) -> Path:
     tok = train_tiny_tokenizer(["<pad>", "<|startoftext|>", "<|endoftext|>"], bos="<|startoftext|>",
                                eos="<|endoftext|>", pad="<pad>")
     config = CLIPConfig(
-        text_config=dict(vocab_size=len(tok), hidden_size=16, intermediate_size=32, num_hidden_layers=1,
-                         num_attention_heads=2, max_position_embeddings=32, bos_token_id=tok.bos_token_id,
-                         eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id),
-        vision_config=dict(hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2,
-                           image_size=28, patch_size=14),
+        text_config={"vocab_size": len(tok), "hidden_size": 16, "intermediate_size": 32, "num_hidden_layers": 1,
+                         "num_attention_heads": 2, "max_position_embeddings": 32, "bos_token_id": tok.bos_token_id,
+                         "eos_token_id": tok.eos_token_id, "pad_token_id": tok.pad_token_id},
+        vision_config={"hidden_size": 16, "intermediate_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2,
+                           "image_size": 28, "patch_size": 14},
         projection_dim=16)
     model = CLIPModel(config).eval()
     randomize_(model, seed, std=0.3)

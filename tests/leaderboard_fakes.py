@@ -9,11 +9,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from deem_eval.scoring.parsing import STRICT
 from deem_eval.core.rng import derive_rng
+from deem_eval.core.splits import BuilderInfo, Sample, Split
 from deem_eval.run.rundir import Failure, RunDir, RunManifest, SampleRecord
 from deem_eval.run.runner import finalize
-from deem_eval.core.splits import BuilderInfo, Sample, Split
+from deem_eval.scoring.parsing import STRICT
 
 Answerer = Callable[[Sample], str]
 

@@ -4,8 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from leaderboard_fakes import (accuracy_answerer, corrupted_samples, make_run, pope_samples, robustvqa_samples,
-                               save_split)
+from leaderboard_fakes import (
+    accuracy_answerer,
+    corrupted_samples,
+    make_run,
+    pope_samples,
+    robustvqa_samples,
+    save_split,
+)
 
 MODELS = {"deem-7b": (0.8, 0.5), "llava-1.5-7b": (0.75, 0.85), "always-yes": None}
 

@@ -12,8 +12,8 @@ from benchmarks.pope.published import read_published, write_published
 from benchmarks.pope.questions import PopeQuestion
 from benchmarks.pope.sampler import ImageObjects, SamplerConfig
 from benchmarks.pope.sources import ObjectSource
-from deem_eval.scoring.answer_files import match_answers, normalise_question
 from deem_eval.core.errors import DeemEvalError
+from deem_eval.scoring.answer_files import match_answers, normalise_question
 
 FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "pope"
 needs_fixtures = pytest.mark.skipif(not FIXTURES.is_dir(), reason=f"published POPE fixtures not found at {FIXTURES}")
@@ -90,7 +90,7 @@ def test_question_id_only_needs_a_subset(tmp_path):
 
 def test_ids_duplicates_missing_and_unmatched(tmp_path):
     split, _ = small_published(tmp_path)
-    rows = [{"id": "pope-coco-random/000001", "answer": "yes"}, {"id": "pope-coco-random/000001", "answer": "no"},
+    rows = [{"id": "pope-coco-random/000001", "answer": "yes"}, {"id": "pope-coco-random/000001", "answer": "yes"},
             {"id": "pope-coco-random/000002", "answer": "no"}, {"id": "pope-coco-random/000003", "answer": "no"},
             {"id": "elsewhere/1", "answer": "no"}]
     matched = match_answers(split, write_lines(tmp_path / "answers.jsonl", rows))

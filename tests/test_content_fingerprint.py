@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 from safetensors.numpy import save_file
 
-from deem_eval.core import fingerprint
 from deem_eval.cli import main
+from deem_eval.core import fingerprint
 from deem_eval.core.errors import DeemEvalError
-from deem_eval.scoring.parsing import STRICT
 from deem_eval.run.runner import RunOptions, run
+from deem_eval.scoring.parsing import STRICT
 from model_adapters.baselines import Replay, ReplayConfig
 
 

@@ -3,6 +3,7 @@ import subprocess
 import sys
 
 from conftest import REPO
+
 from deem_eval.cli import main
 
 

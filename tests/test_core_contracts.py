@@ -6,9 +6,9 @@ import dataclasses
 import pytest
 
 from deem_eval.cli import main
-from deem_eval.scoring.parsing import Parser
 from deem_eval.core.registry import BENCHMARKS, BUILDERS, MODELS, PARSERS
 from deem_eval.run.runner import RunOptions, run
+from deem_eval.scoring.parsing import Parser
 
 
 @pytest.mark.parametrize("name", MODELS.names())

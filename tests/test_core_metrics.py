@@ -147,3 +147,17 @@ def test_metrics_json_round_trip():
     again = Metrics.from_json(m.to_json())
     assert again.accuracy == m.accuracy and again.f1 == m.f1 and again.confusion == m.confusion
     assert math.isclose(again.yes_ratio.value, 2 / 3)
+
+
+def test_one_metric_table_names_every_metric_a_document_holds():
+    """The views read labels, percent and direction from METRIC_TABLE: it must cover Metrics' fields exactly."""
+    import dataclasses
+
+    from deem_eval.scoring.metrics import METRIC_INFO, METRIC_TABLE, Metrics
+    from deem_eval.views.leaderboard.table import METRICS, NOT_PERCENT
+
+    estimates = {f.name for f in dataclasses.fields(Metrics) if f.name not in ("n", "confusion")}
+    assert set(METRIC_INFO) == estimates and len(METRIC_TABLE) == len(estimates)
+    assert METRICS == tuple(m.name for m in METRIC_TABLE)
+    assert NOT_PERCENT == {"auroc", "average_precision", "ece"}
+    assert all(METRIC_INFO[m].needs_probability for m in NOT_PERCENT)

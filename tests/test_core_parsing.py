@@ -4,8 +4,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from deem_eval.scoring.parsing import _NON_ANSWER, _NON_ANSWER_WORDS, _WORDS, STRICT, strict_parse
 from deem_eval.core.registry import PARSERS
+from deem_eval.scoring.parsing import _NON_ANSWER, _NON_ANSWER_WORDS, _WORDS, STRICT, strict_parse
 
 LABELLED = Path(__file__).parent / "data" / "strict_parser_answers.tsv"
 

@@ -8,13 +8,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import pytest
-
 from conftest import REPO, make_split
+
 from deem_eval.core.adapters import ModelAdapter
 from deem_eval.core.errors import DeemEvalError
-from deem_eval.scoring.parsing import STRICT
 from deem_eval.run.rundir import RunDir
 from deem_eval.run.runner import RunOptions, run, select_samples
+from deem_eval.scoring.parsing import STRICT
 from model_adapters.baselines import AlwaysYes, RandomAnswer, RandomConfig
 
 
@@ -134,7 +134,7 @@ def test_per_sample_failures_are_recorded_and_the_run_goes_on(tmp_path):
     stages = {f["id"]: f["stage"] for f in m["failures"]}
     assert stages == {"tiny/001/yes": "image", "tiny/001/no": "image", "tiny/003/yes": "model"}
     assert "img001.png: cannot read image" in m["failures"][0]["error"]
-    assert "model exploded" in [f for f in m["failures"] if f["id"] == "tiny/003/yes"][0]["error"]
+    assert "model exploded" in next(f for f in m["failures"] if f["id"] == "tiny/003/yes")["error"]
     # metrics cover only the answered samples, never a silently filled-in answer
     assert m["overall"]["n"] == 5
 

@@ -1,8 +1,8 @@
 import json
 
 import pytest
-
 from conftest import make_split
+
 from deem_eval.core.errors import SplitFormatError
 from deem_eval.core.splits import BuilderInfo, Sample, Split, fingerprint_samples
 from deem_eval.core.verify import verify_split
@@ -73,7 +73,7 @@ def test_missing_files_named(tmp_path):
 
 
 def test_edited_split_is_detected(tmp_path):
-    split = make_split(tmp_path / "s")
+    make_split(tmp_path / "s")
     path = tmp_path / "s" / "samples.jsonl"
     path.write_text(path.read_text().replace("circle", "triangle"))
     with pytest.raises(SplitFormatError, match="modified after it was built"):

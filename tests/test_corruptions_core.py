@@ -10,9 +10,21 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from benchmarks.corruptions import (ALL, COMMON, EXTRA, FAMILIES, ImageTooSmallError, catalog, corrupt, generator,
-                                    parse_severities, resolve, to_rgb_uint8)
-from benchmarks.corruptions import blur, ops
+from benchmarks.corruptions import (
+    ALL,
+    COMMON,
+    EXTRA,
+    FAMILIES,
+    ImageTooSmallError,
+    blur,
+    catalog,
+    corrupt,
+    generator,
+    ops,
+    parse_severities,
+    resolve,
+    to_rgb_uint8,
+)
 from benchmarks.corruptions.backends import seeded_generator
 from deem_eval.core.errors import DeemEvalError, UnknownNameError
 from deem_eval.core.registry import CORRUPTIONS

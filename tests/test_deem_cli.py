@@ -11,7 +11,7 @@ import torch
 from deem_eval.cli import main
 from deem_eval.core.errors import DeemEvalError
 from tests.deem_tiny import one_thread  # noqa: F401 (fixture)
-from tests.hf_tiny import make_images, make_yesno_split, tiny_llava  # noqa: F401 (fixture)
+from tests.hf_tiny import make_images, make_yesno_split
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from deem_eval.core.rng import derive_torch_generator
-from tests.deem_tiny import one_thread, tiny_teacher  # noqa: F401 (fixtures)
-from tests.hf_tiny import make_images, tiny_llava  # noqa: F401 (fixture)
+from tests.deem_tiny import one_thread  # noqa: F401 (fixture)
+from tests.hf_tiny import make_images
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -12,9 +12,18 @@ from pathlib import Path
 import pytest
 
 from deem_eval.core.errors import DeemEvalError
-from model_adapters.deem.instruct_data import (SKIP_TEXT_ONLY, InstructData, InstructExample, Turn, instruct_data,
-                                               llava_data, open_example_image, question_data, split_data,
-                                               strip_marker)
+from model_adapters.deem.instruct_data import (
+    SKIP_TEXT_ONLY,
+    InstructData,
+    InstructExample,
+    Turn,
+    instruct_data,
+    llava_data,
+    open_example_image,
+    question_data,
+    split_data,
+    strip_marker,
+)
 from tests.conftest import make_split
 
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from deem_eval.core.errors import DeemEvalError
-from tests.deem_tiny import one_thread, requests, tiny_deem  # noqa: F401 (fixtures)
+from tests.deem_tiny import one_thread, requests  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

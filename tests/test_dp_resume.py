@@ -63,8 +63,7 @@ def test_stale_marker_does_not_let_rank0_merge_a_live_rank(tmp_path, marker):
     rank1_ids = sorted(set(_ids(tmp_path / "one" / "samples.jsonl")) - set(ids))
     assert len(rank1_ids) == 200
     with open(run_dir / "failures.rank1.jsonl", "w") as f:
-        for i in rank1_ids:
-            f.write(json.dumps({"id": i, "stage": "model", "error": "OldAttemptError: boom"}) + "\n")
+        f.writelines(json.dumps({"id": i, "stage": "model", "error": "OldAttemptError: boom"}) + "\n" for i in rank1_ids)
     rank0 = _start(run_dir, tmp_path / "home", 0)
     time.sleep(2.0)                      # rank 0 is done answering long before rank 1 even starts
     assert rank0.poll() is None, rank0.communicate()

@@ -9,8 +9,7 @@ from deem_eval.core.adapters import Request
 from deem_eval.core.errors import DeemEvalError
 from model_adapters.hf import HFAdapter, HFConfig
 from model_adapters.hf.presets import LLAVA_SHORT, PRESETS, VICUNA_V1_SYSTEM
-from tests.hf_tiny import (single_torch_thread, CLASSES, build_tiny_llava, make_images, tiny_llava,  # noqa: F401 (fixtures)
-                           tiny_llava_no_template, tiny_paligemma)
+from tests.hf_tiny import CLASSES, build_tiny_llava, make_images, single_torch_thread  # noqa: F401 (fixture)
 
 
 def requests(n: int = 16) -> list[Request]:

@@ -13,7 +13,7 @@ import pytest
 
 from deem_eval.cli import main
 from deem_eval.core.registry import BENCHMARKS
-from tests.hf_tiny import single_torch_thread, make_yesno_split, tiny_clip, tiny_llava  # noqa: F401 (fixtures)
+from tests.hf_tiny import make_yesno_split, single_torch_thread  # noqa: F401 (fixture)
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -100,7 +100,7 @@ def test_two_process_run_equals_one_process(tiny_llava, pope_split, tmp_path):
     proc = subprocess.run([torchrun, "--nproc_per_node", "2", "--master_port", "0", "-m", "deem_eval", "run",
                            *model, "--split-dir", str(pope_split.directory), "--no-progress",
                            "--out", str(tmp_path / "two")],
-                          cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+                          cwd=REPO, env=env, capture_output=True, text=True, timeout=600, check=False)
     assert proc.returncode == 0, proc.stderr[-3000:]
     (parallel,) = (tmp_path / "two").iterdir()
     a, b = records(single), records(parallel)

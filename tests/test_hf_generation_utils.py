@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import pytest
 import torch
 
 from deem_eval.core.errors import DeemEvalError
-from model_adapters.generation import (OomBackoff, YesNoTokens, find_yes_no_tokens, is_out_of_memory,
-                                       length_grouped_batches, ordered_by_length, restore_order,
-                                       yes_no_mass, yes_probability_from_logits)
+from model_adapters.generation import (
+    OomBackoff,
+    YesNoTokens,
+    find_yes_no_tokens,
+    is_out_of_memory,
+    length_grouped_batches,
+    ordered_by_length,
+    restore_order,
+    yes_no_mass,
+    yes_probability_from_logits,
+)
 from tests.hf_tiny import single_torch_thread, train_tiny_tokenizer  # noqa: F401 (fixture)
 
 
@@ -40,7 +50,7 @@ def test_refuses_tokenizer_without_single_token_yes():
 
 def test_continuation_pieces_are_not_yes(tokenizer):
     class WordPieceLike:
-        all_special_ids = [0]
+        all_special_ids: ClassVar[list[int]] = [0]
 
         def get_vocab(self):
             return {"[PAD]": 0, "##yes": 1, "yes": 2, "no": 3, "##no": 4, "nope": 5}

@@ -13,12 +13,11 @@ import pytest
 from conftest import make_split
 from PIL import Image
 
-from deem_eval.core.adapters import ModelAdapter
-from deem_eval.core.adapters import Request
+from deem_eval.core.adapters import ModelAdapter, Request
 from deem_eval.core.errors import DeemEvalError
 from deem_eval.core.images import load_rgb, to_rgb, wide_to_uint8
-from deem_eval.scoring.parsing import STRICT
 from deem_eval.run.runner import RunOptions, run
+from deem_eval.scoring.parsing import STRICT
 
 
 def _chunk(kind: bytes, data: bytes) -> bytes:

@@ -43,10 +43,11 @@ def test_printed_averages_match_their_rows():
     for table_id, extra in (("table1", ("mmvp",)), ("table1-arxiv2024", ())):
         path = default_dir() / {"table1": "deem_table1.csv", "table1-arxiv2024": "deem_table1_arxiv2024.csv"}[table_id]
         mismatches = set()
-        for rec in csv.DictReader(open(path, encoding="utf-8")):
-            values = [float(rec[c]) for c in PAPER_COLUMNS + extra if rec[c]]
-            if abs(sum(values) / len(values) - float(rec["avg"])) > 0.02:
-                mismatches.add((table_id, rec["row"]))
+        with open(path, encoding="utf-8") as handle:
+            for rec in csv.DictReader(handle):
+                values = [float(rec[c]) for c in PAPER_COLUMNS + extra if rec[c]]
+                if abs(sum(values) / len(values) - float(rec["avg"])) > 0.02:
+                    mismatches.add((table_id, rec["row"]))
         assert mismatches == {m for m in KNOWN_AVG_MISMATCHES if m[0] == table_id}
 
 

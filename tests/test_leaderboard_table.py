@@ -6,13 +6,12 @@ from __future__ import annotations
 import re
 
 import pytest
-from leaderboard_fakes import (accuracy_answerer, make_run, pope_samples, robustvqa_samples, save_split,
-                               synth_samples)
+from leaderboard_fakes import accuracy_answerer, make_run, pope_samples, robustvqa_samples, save_split, synth_samples
 
 from deem_eval.core.errors import DeemEvalError
+from deem_eval.run.catalog import discover
 from deem_eval.views.leaderboard import make_board
 from deem_eval.views.leaderboard.render import to_plain
-from deem_eval.run.catalog import discover
 from deem_eval.views.leaderboard.runs import RunFilter, select
 
 MODELS = {"deem": 0.85, "llava": 0.75, "weak": 0.55}
@@ -33,16 +32,18 @@ def world(tmp_path_factory):
 def test_paper_layout_columns_cells_and_average(world):
     _, runs, _, _ = world
     board = make_board([runs])
-    assert [c.label for c in board.columns] == ["RVQA-A", "RVQA-R", "RVQA-V", "POPE-R", "POPE-P", "POPE-A"]
+    assert [c.label for c in board.columns if c.metric == "accuracy"] == \
+        ["RVQA-A", "RVQA-R", "RVQA-V", "POPE-R", "POPE-P", "POPE-A"]
     assert board.average is not None and board.average.label == "avg"
+    accuracy = [c for c in board.columns if c.metric == "accuracy"]
     for row in board.measured:
         run_by_split = {c.split: row.cells[c.key].run for c in board.columns}
         for col in board.columns:
             est = row.cells[col.key].estimate
-            expected = run_by_split[col.split].metrics["groups"]["subset"][col.value]["accuracy"]
+            expected = run_by_split[col.split].metrics["groups"]["subset"][col.value][col.metric]
             assert est.value == expected["value"] and est.ci_low == expected["ci_low"]
             assert est.n == 40                                   # 20 images x (yes, no) per subset
-        values = [row.cells[c.key].estimate.value for c in board.columns]
+        values = [row.cells[c.key].estimate.value for c in accuracy]
         assert row.average.value == pytest.approx(sum(values) / 6)
         assert row.average.ci_low < row.average.value < row.average.ci_high
     # ranked by average, best first, ranks 1..3
@@ -76,7 +77,7 @@ def test_sort_filter_and_metric(world):
     only = make_board([runs], filters=["model=deem,weak"])
     assert sorted(r.model for r in only.measured) == ["deem", "weak"]
     pope_only = make_board([runs], filters=["benchmark=pope"])
-    assert [c.label for c in pope_only.columns] == ["POPE-R", "POPE-P", "POPE-A"]
+    assert [c.label for c in pope_only.columns if c.metric == "accuracy"] == ["POPE-R", "POPE-P", "POPE-A"]
     f1 = make_board([runs], metrics=["f1"])
     assert f1.columns[0].label == "RVQA-A F1" and f1.average.metric == "f1"
     both = make_board([runs], metrics=["accuracy", "f1"])
@@ -95,7 +96,7 @@ def test_generic_layout_for_other_splits(tmp_path):
         make_run(tmp_path / "runs", popec, label, accuracy_answerer(label, 0.7))
     board = make_board([tmp_path / "runs"])
     # pope-c is not a paper column: accuracy + F1; synthscenes: accuracy only
-    assert [c.label for c in board.columns] == ["pope-c-t acc", "pope-c-t F1", "synth-t acc"]
+    assert [c.label for c in board.columns] == ["pope-c-t acc", "pope-c-t F1", "pope-c-t yes%", "synth-t acc"]
     assert board.average.label == "avg acc" and len(board.average.keys) == 2
     with_reported = make_board([tmp_path / "runs"], reported="table1")       # reported-only paper columns
     assert with_reported.average.keys == board.average.keys and with_reported.measured[0].rank == 1

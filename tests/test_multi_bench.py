@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
-
 from conftest import make_split
+
 from deem_eval.cli import main
 from deem_eval.cli.commands import bench_names
 from deem_eval.core.errors import DeemEvalError
@@ -41,7 +42,7 @@ def _benchmark(bench_name: str, config_cls: type, root: Path) -> type:
         name = bench_name
         description = f"test benchmark {bench_name}"
         Config = config_cls
-        seen: list = []
+        seen: ClassVar[list] = []
 
         def __init__(self, config=None):
             self.config = config or config_cls()

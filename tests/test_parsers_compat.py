@@ -12,10 +12,16 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from deem_eval.core.registry import PARSERS
 from deem_eval.scoring.metrics import compute_metrics, encode_gold, encode_predictions
 from deem_eval.scoring.parsers_compat import (
-    DEEM, LMMS_EVAL, POPE_OFFICIAL, VLMEVALKIT, deem_extract, vlmevalkit_punctuation)
-from deem_eval.core.registry import PARSERS
+    DEEM,
+    LMMS_EVAL,
+    POPE_OFFICIAL,
+    VLMEVALKIT,
+    deem_extract,
+    vlmevalkit_punctuation,
+)
 
 FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "pope"
 needs_fixtures = pytest.mark.skipif(not FIXTURES.is_dir(), reason=f"published POPE fixtures not found at {FIXTURES}")

@@ -115,8 +115,8 @@ def test_popular_and_adversarial_questions_differ_as_upstream_makes_them(tmp_pat
     # the differences themselves, on D (cup, fork) and A (person, person, ...)
     d_ours = [q for q in ours.questions["popular"] if q.image == "D.jpg"]
     d_upstream = [q for q in upstream.questions["popular"] if q.image == "D.jpg"]
-    assert [q.object for q in d_ours if q.label == "no"][0] == "car"
-    assert [q.object for q in d_upstream if q.label == "no"][0] == "person"
+    assert next(q.object for q in d_ours if q.label == "no") == "car"
+    assert next(q.object for q in d_upstream if q.label == "no") == "person"
     adv_ours = {q.question_id: q for q in ours.questions["adversarial"]}
     adv_upstream = {q.question_id: q for q in upstream.questions["adversarial"]}
     d_first = next(q.question_id for q in ours.questions["adversarial"] if q.image == "D.jpg")

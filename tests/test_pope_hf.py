@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 
 datasets = pytest.importorskip("datasets")
-from PIL import Image  # noqa: E402
+from PIL import Image
 
-from benchmarks.pope.hf import hf_split, open_dataset  # noqa: E402
-from deem_eval.core.errors import DeemEvalError  # noqa: E402
-from deem_eval.core.splits import Split  # noqa: E402
+from benchmarks.pope.hf import hf_split, open_dataset
+from deem_eval.core.errors import DeemEvalError
+from deem_eval.core.splits import Split
 
 FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "pope"
 

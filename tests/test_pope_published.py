@@ -9,8 +9,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks.pope.build import export_published, published_split, split_questions
-from benchmarks.pope.published import (
-    Layout, content_fingerprint, read_published, render, write_published)
+from benchmarks.pope.published import Layout, content_fingerprint, read_published, render, write_published
 from benchmarks.pope.questions import PopeQuestion, image_id_of, object_from_text, parse_sample_id
 from benchmarks.pope.sampler import question_text
 from benchmarks.pope.versions import known_versions, recognise
@@ -90,7 +89,7 @@ def test_round_trip_through_a_saved_split_is_byte_exact(group, tmp_path):
 @needs_fixtures
 def test_split_samples_carry_ids_groups_and_question_ids():
     files = [read_published(FIXTURES / r) for r in GROUPS[0]]
-    split, recognitions = published_split(files)
+    split, _recognitions = published_split(files)
     assert split.name == "pope-coco-2023-11-16" and split.meta.benchmark == "pope"
     first = next(s for s in split.samples if s.id == "pope-coco-random/000001")
     assert first.image == "COCO_val2014_000000310196.jpg" and first.answer == "yes"
@@ -167,14 +166,14 @@ def test_imange_key_and_array_files_are_read(tmp_path):
 
 
 @pytest.mark.parametrize("content, message", [
-    ('{"question_id": 1, "image": "a.jpg", "text": "Is there a cat in the image?", "label": "yes"}\n'
-     '{"question_id": 2,\n',
+    (('{"question_id": 1, "image": "a.jpg", "text": "Is there a cat in the image?", "label": "yes"}\n'
+     '{"question_id": 2,\n'),
      r":2: malformed JSON"),
     ('{"question_id": 1, "image": "a.jpg", "text": "q", "label": "maybe"}\n', "label must be 'yes' or 'no'"),
     ('{"question_id": 1, "image": "a.jpg", "label": "yes"}\n', "missing field.s. text"),
     ('{"question_id": "x1", "image": "a.jpg", "text": "q", "label": "yes"}\n', "question_id must be"),
-    ('{"question_id": 1, "image": "a.jpg", "text": "q", "label": "yes"}\n'
-     '{"question_id": 1, "image": "b.jpg", "text": "q", "label": "no"}\n', "question_id 1 occurs twice"),
+    (('{"question_id": 1, "image": "a.jpg", "text": "q", "label": "yes"}\n'
+     '{"question_id": 1, "image": "b.jpg", "text": "q", "label": "no"}\n'), "question_id 1 occurs twice"),
     ("\n\n", "no questions"),
 ])
 def test_bad_question_files(tmp_path, content, message):

@@ -13,7 +13,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from benchmarks.pope.sampler import (
-    ImageObjects, ObjectStats, SamplerConfig, question_text, sample_pope, sample_subset, select_images)
+    ImageObjects,
+    ObjectStats,
+    SamplerConfig,
+    question_text,
+    sample_pope,
+    sample_subset,
+    select_images,
+)
 from deem_eval.core.errors import DeemEvalError
 
 FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "pope"
@@ -211,7 +218,7 @@ def test_image_list_is_taken_in_order_and_checked():
 
 def test_seeded_selection_differs_by_seed_and_is_stable():
     images = [ImageObjects(f"{i}.jpg", ("a", "b", "c")) for i in range(100)]
-    pick = lambda seed: [im.image for im in select_images(images, n=3, img_num=10, seed=seed).chosen]  # noqa: E731
+    pick = lambda seed: [im.image for im in select_images(images, n=3, img_num=10, seed=seed).chosen]
     assert pick(0) == pick(0) and pick(0) != pick(1)
 
 
@@ -224,7 +231,7 @@ def test_bad_config():
 
 # ---- against the published COCO files and upstream's statistics -------------------------------------------
 
-def per_image(path: Path) -> "OrderedDict[str, list[tuple[str, str]]]":
+def per_image(path: Path) -> OrderedDict[str, list[tuple[str, str]]]:
     out: OrderedDict[str, list[tuple[str, str]]] = OrderedDict()
     for row in rows(path):
         out.setdefault(row["image"], []).append((OBJECT.match(row["text"]).group(1), row["label"]))

@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 from leaderboard_fakes import accuracy_answerer, make_run, pope_samples, save_split
 
-from deem_eval.core.errors import DeemEvalError
-from deem_eval.run.catalog import load_run
 from deem_eval.analysis.paired import compare, mcnemar, mcnemar_p, paired_bootstrap
-from deem_eval.core.rng import derive_rng
 from deem_eval.analysis.scored_runs import load_scored
+from deem_eval.core.errors import DeemEvalError
+from deem_eval.core.rng import derive_rng
+from deem_eval.run.catalog import load_run
 
 
 @pytest.mark.parametrize("b, c, exact, mid", [

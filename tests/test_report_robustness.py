@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from leaderboard_fakes import accuracy_answerer, corrupted_samples, make_run, pope_samples, save_split
 
-from deem_eval.run.catalog import load_run
 from deem_eval.analysis.robustness import CellStats, summarize, summarize_run
 from deem_eval.analysis.scored_runs import load_scored
+from deem_eval.run.catalog import load_run
 
 
 def _rows(corruption, severity, n, n_correct, n_yes):

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+
 from deem_eval.cli import main
 from deem_eval.core.errors import DeemEvalError
 from deem_eval.views.leaderboard import make_board

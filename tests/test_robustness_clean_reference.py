@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 from leaderboard_fakes import make_run, save_split, synth_samples
 
-from deem_eval.cli import main
-from deem_eval.run.catalog import load_run
 from deem_eval.analysis.robustness import find_clean_run, source_fingerprint, source_id, summarize_run
 from deem_eval.analysis.scored_runs import load_scored
+from deem_eval.cli import main
 from deem_eval.core.splits import BuilderInfo, Sample, Split
+from deem_eval.run.catalog import load_run
 
 SUBSET_IMAGES = 2      # corrupted split: images 0-1 of a 10-image clean split
 

@@ -52,7 +52,7 @@ def mined(split) -> dict[str, tuple[str, str, int]]:
 
 
 def options(tiny_clip, tmp_path, **kw) -> BuildOptions:
-    base = dict(clip_model=str(tiny_clip), cache_dir=tmp_path / "cache", batch_size=2, workers=2, progress=False)
+    base = {"clip_model": str(tiny_clip), "cache_dir": tmp_path / "cache", "batch_size": 2, "workers": 2, "progress": False}
     return BuildOptions(**{**base, **kw})
 
 
@@ -113,7 +113,7 @@ def test_an_interrupted_build_resumes_from_the_cache(monkeypatch, tiny_clip, dat
 
 def test_real_forward_is_deterministic_across_batch_sizes(tiny_clip, data, tmp_path):
     a, v2 = data
-    sources = lambda: [imagenet_folder("a", a), imagenet_folder("v2", v2)]  # noqa: E731
+    sources = lambda: [imagenet_folder("a", a), imagenet_folder("v2", v2)]
     one = build_split(sources(), options(tiny_clip, tmp_path, batch_size=1, cache_dir=tmp_path / "c1"), tmp_path / "x")
     four = build_split(sources(), options(tiny_clip, tmp_path, batch_size=4, workers=1, cache_dir=tmp_path / "c2"),
                        tmp_path / "y")

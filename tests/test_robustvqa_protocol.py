@@ -55,7 +55,7 @@ def planted(monkeypatch, tiny_clip: Path) -> Planted:
 
 
 def _options(tiny_clip: Path, tmp_path: Path, deem: bool, **kw) -> BuildOptions:
-    base = dict(clip_model=str(tiny_clip), cache_dir=tmp_path / "cache", batch_size=2, workers=1, progress=False)
+    base = {"clip_model": str(tiny_clip), "cache_dir": tmp_path / "cache", "batch_size": 2, "workers": 1, "progress": False}
     return deem_options(**base, **kw) if deem else BuildOptions(**base, **kw)
 
 
@@ -117,7 +117,7 @@ def test_deem_globs_list_only_top_level_jpg_and_jpeg(tmp_path):
     v2.mkdir(parents=True)
     for name in ("a.jpeg", "b.jpg"):
         (v2 / name).write_bytes(b"")
-    keys = lambda source: [im.key for im in source.images]  # noqa: E731
+    keys = lambda source: [im.key for im in source.images]
     assert keys(imagenet_folder("a", a.parent, protocol="deem")) == ["n01498041/x.jpg"]
     assert len(keys(imagenet_folder("a", a.parent))) == 5
     assert keys(imagenet_folder("v2", v2.parent, protocol="deem")) == ["7/a.jpeg"]

@@ -14,9 +14,9 @@ import pytest
 from conftest import REPO, make_split
 
 from deem_eval.core.errors import DeemEvalError
-from deem_eval.scoring.parsing import STRICT
 from deem_eval.run.rundir import LOCK_FILE, DuplicateRecordsWarning, RunDir, RunLock, RunLockedError
 from deem_eval.run.runner import RunOptions, run
+from deem_eval.scoring.parsing import STRICT
 from model_adapters.baselines import AlwaysYes, RandomAnswer
 
 # Waits for a "go" file so that every process enters the CLI at the same moment, then runs it with a slow

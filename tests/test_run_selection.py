@@ -10,8 +10,8 @@ from pathlib import Path
 from leaderboard_fakes import accuracy_answerer, make_run, save_split, synth_samples
 
 from deem_eval.cli import main
-from deem_eval.views.leaderboard import make_board
 from deem_eval.run.catalog import discover
+from deem_eval.views.leaderboard import make_board
 from deem_eval.views.leaderboard.runs import select
 
 

@@ -5,11 +5,11 @@ import json
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from deem_eval.core.adapters import ModelAdapter
 from deem_eval.cli import main
-from deem_eval.scoring.parsing import STRICT
+from deem_eval.core.adapters import ModelAdapter
 from deem_eval.run.rundir import RunDir
 from deem_eval.run.runner import RunOptions, run
+from deem_eval.scoring.parsing import STRICT
 
 
 def _lines(path: Path) -> list[dict]:

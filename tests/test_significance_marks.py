@@ -8,14 +8,14 @@ from pathlib import Path
 import pytest
 from leaderboard_fakes import make_run, robustvqa_samples, save_split, synth_samples
 
+from deem_eval.analysis.paired import McNemar, PairedComparison
 from deem_eval.cli import main
+from deem_eval.core.splits import BuilderInfo, Sample, Split
+from deem_eval.scoring.metrics import Estimate
 from deem_eval.views.leaderboard import make_board
 from deem_eval.views.leaderboard.render import to_markdown, to_plain
 from deem_eval.views.leaderboard.significance import BOLD_NOTE, UNAVAILABLE
-from deem_eval.scoring.metrics import Estimate
-from deem_eval.analysis.paired import McNemar, PairedComparison
 from deem_eval.views.report.build import holm_by_split
-from deem_eval.core.splits import BuilderInfo, Sample, Split
 
 
 def _wrong_on(ids: set[str]):

@@ -6,8 +6,15 @@ import json
 
 import pytest
 
-from benchmarks.synthscenes import (CATEGORIES, INSTANCES_FILE, generate, image_file_name, instances_for, plan_scene,
-                                    read_instances)
+from benchmarks.synthscenes import (
+    CATEGORIES,
+    INSTANCES_FILE,
+    generate,
+    image_file_name,
+    instances_for,
+    plan_scene,
+    read_instances,
+)
 from benchmarks.synthscenes.coco import annotation_id
 from deem_eval.core.errors import DeemEvalError
 

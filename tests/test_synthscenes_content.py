@@ -9,8 +9,19 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from benchmarks.synthscenes import (CATEGORIES, SCENES, STYLES, ScenePlan, category_by_name, draw_object, plan_scene,
-                                    render_plan, render_scene, render_single_object, scene_by_name)
+from benchmarks.synthscenes import (
+    CATEGORIES,
+    SCENES,
+    STYLES,
+    ScenePlan,
+    category_by_name,
+    draw_object,
+    plan_scene,
+    render_plan,
+    render_scene,
+    render_single_object,
+    scene_by_name,
+)
 from benchmarks.synthscenes.backgrounds import PLAIN
 from deem_eval.core.errors import DeemEvalError, UnknownNameError
 
@@ -107,7 +118,7 @@ def test_objects_are_visible_inside_their_boxes():
         diff = np.abs(np.asarray(img).astype(int) - np.asarray(bg).astype(int)).sum(axis=2) > 40
         outside = diff.copy()
         for o in objects:
-            x, y, w, h = (int(round(v)) for v in o.bbox)
+            x, y, w, h = (round(v) for v in o.bbox)
             assert diff[y:y + h, x:x + w].mean() > 0.2, (index, o.category)
             outside[max(0, y - 3):y + h + 3, max(0, x - 3):x + w + 3] = False
         assert outside.mean() < 0.002  # nothing is drawn outside the annotated boxes

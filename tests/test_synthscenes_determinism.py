@@ -61,8 +61,8 @@ def test_render_order_does_not_matter():
 
 
 def test_plan_does_not_depend_on_size():
-    img64, objs64 = render_scene(2, 7, size=64)
-    img224, objs224 = render_scene(2, 7, size=224)
+    _img64, objs64 = render_scene(2, 7, size=64)
+    _img224, objs224 = render_scene(2, 7, size=224)
     assert [o.category for o in objs64] == [o.category for o in objs224]
     for a, b in zip(objs64, objs224):
         assert a.bbox == pytest.approx(tuple(v * 64 / 224 for v in b.bbox), abs=0.02)

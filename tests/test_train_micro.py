@@ -9,7 +9,7 @@ import shutil
 import numpy as np
 import pytest
 
-from tests.deem_tiny import one_thread  # noqa: F401
+from tests.deem_tiny import one_thread  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

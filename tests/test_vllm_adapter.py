@@ -22,8 +22,7 @@ from model_adapters.generation import YesNoTokens, find_yes_no_tokens, yes_proba
 from model_adapters.hf import HFAdapter, HFConfig, loading
 from model_adapters.vllm import VLLMAdapter, VLLMConfig, mapping
 from model_adapters.vllm.adapter import INSTALL_HINT, _model_type
-from tests.hf_tiny import (single_torch_thread, CLASSES, make_images, tiny_llava,  # noqa: F401 (fixtures)
-                           tiny_llava_no_template, tiny_paligemma)
+from tests.hf_tiny import CLASSES, make_images, single_torch_thread  # noqa: F401 (fixture)
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Sequence
+from functools import lru_cache
 
 import numpy as np
 import torch
@@ -110,6 +111,97 @@ def jpeg_compression(x: torch.Tensor, rngs: Sequence[RngLike], quality: int) -> 
     return _per_image_pil(x, roundtrip)
 
 
+def _pil_cpu(change):
+    """A CPU path for a PIL corruption: numpy (H, W, 3) uint8 -> PIL -> numpy, no torch."""
+    def run(image: np.ndarray, rng: RngLike, params) -> np.ndarray:
+        from PIL import Image
+
+        out = change(Image.fromarray(image), params)
+        if out.mode != "RGB":
+            out = out.convert("RGB")
+        return np.array(out)             # a writable array (np.asarray of a PIL image is read-only)
+    return run
+
+
+def _pixelate_pil(image, scale: float):
+    from PIL import Image
+
+    width, height = image.size
+    small = image.resize((int(width * scale), int(height * scale)), Image.Resampling.BOX)
+    return small.resize((width, height), Image.Resampling.NEAREST)
+
+
+def pixelate_cpu(image: np.ndarray, rng: RngLike, scale: float) -> np.ndarray:
+    """pixelate for one (H, W, 3) uint8 image: PIL's box downscale (the reference's code), then OpenCV's
+    INTER_NEAREST_EXACT upscale, which is PIL's NEAREST pixel for pixel and writes a numpy array directly."""
+    import cv2
+    from PIL import Image
+
+    height, width = image.shape[:2]
+    small = Image.fromarray(image).resize((int(width * scale), int(height * scale)), Image.Resampling.BOX)
+    return cv2.resize(np.asarray(small), (width, height), interpolation=cv2.INTER_NEAREST_EXACT)
+
+
+def _jpeg_pil(image, quality: int):
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", quality=quality)
+    buffer.seek(0)
+    decoded = Image.open(buffer)
+    decoded.load()
+    return decoded
+
+
+@lru_cache(maxsize=8)
+def _opencv_jpeg_matches_pil(quality: int) -> bool:
+    """Whether OpenCV's libjpeg writes the bytes PIL writes at this quality (checked once per quality on
+    probe images of odd and even sizes; their bundled libjpeg-turbo builds agree where measured)."""
+    import importlib.util
+
+    if importlib.util.find_spec("cv2") is None:
+        return False
+    rng = np.random.default_rng(quality)
+    for height, width in ((37, 53), (48, 64)):
+        smooth = np.cumsum(rng.integers(0, 9, (height, width, 3)), axis=1) % 256
+        probe = np.ascontiguousarray(np.where(rng.random((height, width, 1)) < 0.1, 255, smooth).astype(np.uint8))
+        if _jpeg_opencv_bytes(probe, quality) != _jpeg_pil_bytes(probe, quality):
+            return False
+    return True
+
+
+def _jpeg_pil_bytes(image: np.ndarray, quality: int) -> bytes:
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, "JPEG", quality=quality)
+    return buffer.getvalue()
+
+
+def _jpeg_opencv_bytes(image: np.ndarray, quality: int) -> bytes:
+    import cv2
+
+    ok, data = cv2.imencode(".jpg", cv2.cvtColor(image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality])
+    if not ok:
+        raise RuntimeError("cv2.imencode failed")
+    return data.tobytes()
+
+
+def jpeg_compression_cpu(image: np.ndarray, rng: RngLike, quality: int) -> np.ndarray:
+    """jpeg_compression for one (H, W, 3) uint8 image: encoded and decoded by OpenCV's libjpeg-turbo (the
+    same bytes and pixels as PIL's, about twice as fast: no PIL image objects), or by PIL where the two
+    builds disagree."""
+    if _opencv_jpeg_matches_pil(int(quality)):
+        import cv2
+
+        ok, data = cv2.imencode(".jpg", cv2.cvtColor(image, cv2.COLOR_RGB2BGR),
+                                [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
+        decoded = cv2.imdecode(data, cv2.IMREAD_COLOR_RGB) if ok else None
+        if decoded is not None:
+            return decoded
+    return _pil_cpu(_jpeg_pil)(image, rng, quality)
+
+
 BRIGHTNESS = Corruption("brightness", "weather", BRIGHTNESS_SHIFT, brightness, stochastic=False,
                         description="HSV value raised (daylight)")
 SATURATE = Corruption("saturate", "digital", SATURATE_TABLE, saturate, stochastic=False,
@@ -119,6 +211,8 @@ CONTRAST = Corruption("contrast", "digital", CONTRAST_FACTOR, contrast, stochast
 ELASTIC_TRANSFORM = Corruption("elastic_transform", "digital", ELASTIC_ALPHA, elastic_transform,
                                stochastic=True, description="smooth random local displacements")
 PIXELATE = Corruption("pixelate", "digital", PIXELATE_SCALE, pixelate, stochastic=False,
-                      description="box downscale then nearest-neighbour upscale")
+                      description="box downscale then nearest-neighbour upscale",
+                      cpu_fn=pixelate_cpu)
 JPEG_COMPRESSION = Corruption("jpeg_compression", "digital", JPEG_QUALITY, jpeg_compression, stochastic=False,
-                              description="JPEG encode and decode at low quality")
+                              description="JPEG encode and decode at low quality",
+                              cpu_fn=jpeg_compression_cpu)

@@ -19,10 +19,11 @@ from pathlib import Path
 import numpy as np
 
 
-def runner_overhead(n: int, batch_size: int) -> float:
-    from deem_eval.scoring.parsing import STRICT
-    from deem_eval.run.runner import RunOptions, run
+def runner_overhead(n: int, batch_size: int) -> tuple[float, float]:
+    """(wall, CPU) microseconds per sample."""
     from deem_eval.core.splits import BuilderInfo, Sample, Split
+    from deem_eval.run.runner import RunOptions, run
+    from deem_eval.scoring.parsing import STRICT
     from model_adapters.baselines import AlwaysYes
 
     samples = [Sample(f"perf/{i:06d}", f"img{i // 6:05d}.jpg", "Is there a dog in the image?",
@@ -35,14 +36,15 @@ def runner_overhead(n: int, batch_size: int) -> float:
         result = run(AlwaysYes(), split, STRICT, RunOptions(batch_size=batch_size, out=Path(tmp) / "runs",
                                                              progress=False))
         elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
-        assert result.metrics["n_answered"] == n
+        assert result.metrics is not None and result.metrics["n_answered"] == n
     return elapsed / n * 1e6, cpu / n * 1e6
 
 
-def scoring_time(n: int) -> float:
+def scoring_time(n: int) -> tuple[float, float]:
+    """(wall, CPU) seconds for scoring `n` answers."""
+    from deem_eval.core.splits import Sample
     from deem_eval.scoring.parsing import STRICT
     from deem_eval.scoring.score import Answer, score_answers
-    from deem_eval.core.splits import Sample
 
     rng = np.random.default_rng(0)
     texts = ["Yes.", "No.", "yes", "no", "Yes, there is a dog in the image.", "No, there is not.",

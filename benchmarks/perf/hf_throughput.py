@@ -131,7 +131,7 @@ def real_size(big_batch: int, new_tokens: int, repeats: int, smoke: bool) -> Non
             if device == "cuda":
                 torch.cuda.synchronize()
                 torch.cuda.reset_peak_memory_stats()
-            rate = _rate(lambda items: backoff.run(items, fn), list(range(n)), batch, repeats)
+            rate = _rate(lambda items, backoff=backoff, fn=fn: backoff.run(items, fn), list(range(n)), batch, repeats)
             peak = torch.cuda.max_memory_allocated() / 2**30 if device == "cuda" else float("nan")
             results[name, batch] = rate
             print(f"  {name:8s} batch {batch:3d} (ran at {backoff.max_batch}): {rate:8.2f} samples/s   "

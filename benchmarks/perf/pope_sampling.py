@@ -43,8 +43,8 @@ def make_instances(n_images: int, n_categories: int, mean_objects: float, seed: 
     annotations = []
     ann_id = 1
     for image_index in range(n_images):
-        categories = rng.choice(n_categories, size=int(counts[image_index]), p=scenes[scene_of[image_index]])
-        for category in categories:
+        picked = rng.choice(n_categories, size=int(counts[image_index]), p=scenes[scene_of[image_index]])
+        for category in picked:
             annotations.append({"id": ann_id, "image_id": image_index + 1, "category_id": int(category) + 1,
                                 "bbox": [0.0, 0.0, 10.0, 10.0], "area": 100.0, "iscrowd": 0})
             ann_id += 1

@@ -92,8 +92,8 @@ def tiny(args) -> None:
     torch.set_num_threads(args.threads)
     from tests.hf_tiny import build_tiny_clip
 
-    with tempfile.TemporaryDirectory() as tmp:
-        tmp = Path(tmp)
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
         model = build_tiny_clip(tmp / "tiny-clip")
         make_images(tmp / "imagenet-a", args.images, (160, 120))
         print(f"tiny CLIP on CPU ({torch.get_num_threads()} torch threads, {args.workers} reader threads), "
@@ -108,8 +108,8 @@ def real_size(args) -> None:
     if not torch.cuda.is_available():
         print("--real-size needs a CUDA GPU; none here (torch.cuda.is_available() is False). Not measured.")
         return
-    with tempfile.TemporaryDirectory() as tmp:
-        tmp = Path(tmp)
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
         model = args.clip_model or str(build_vit_l_336(tmp / "vit-l-336"))
         make_images(tmp / "imagenet-a", args.images, (500, 375))
         print(f"CLIP ViT-L/14-336 ({'weights of ' + args.clip_model if args.clip_model else 'random weights'}) on "
@@ -138,12 +138,12 @@ def build_vit_l_336(out: Path) -> Path:
 
     tokenizer = CLIPTokenizer(vocab=byte_level_vocab(), merges=[])
     config = CLIPConfig(
-        text_config=dict(vocab_size=49408, hidden_size=768, intermediate_size=3072, num_hidden_layers=12,
-                         num_attention_heads=12, max_position_embeddings=77, projection_dim=768,
-                         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
-                         pad_token_id=tokenizer.pad_token_id),
-        vision_config=dict(hidden_size=1024, intermediate_size=4096, num_hidden_layers=24, num_attention_heads=16,
-                           image_size=336, patch_size=14, projection_dim=768),
+        text_config={"vocab_size": 49408, "hidden_size": 768, "intermediate_size": 3072, "num_hidden_layers": 12,
+                         "num_attention_heads": 12, "max_position_embeddings": 77, "projection_dim": 768,
+                         "bos_token_id": tokenizer.bos_token_id, "eos_token_id": tokenizer.eos_token_id,
+                         "pad_token_id": tokenizer.pad_token_id},
+        vision_config={"hidden_size": 1024, "intermediate_size": 4096, "num_hidden_layers": 24, "num_attention_heads": 16,
+                           "image_size": 336, "patch_size": 14, "projection_dim": 768},
         projection_dim=768)
     with torch.device("cuda"):
         model = CLIPModel(config).half()

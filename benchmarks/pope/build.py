@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from deem_eval.core.errors import DeemEvalError
 from deem_eval.core.splits import BuilderInfo, Split
@@ -149,8 +149,8 @@ def split_questions(split: Split) -> dict[str, list[PopeQuestion]]:
     return out
 
 
-def export_published(split: Split, out_dir: Path, *, kind: str | None = None, newline: str | None = None,
-                     ) -> list[Path]:
+def export_published(split: Split, out_dir: Path, *, kind: Literal["jsonl", "array"] | None = None,
+                     newline: str | None = None) -> list[Path]:
     """Write each subset as upstream's `<dataset>_pope_<subset>.json`.
 
     The layout recorded when the split was loaded from a published file is reused (so the bytes match the

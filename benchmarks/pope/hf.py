@@ -15,7 +15,7 @@ from typing import Any
 from deem_eval.core.errors import DeemEvalError
 from deem_eval.core.splits import BuilderInfo, Split
 
-from .published import PublishedFile, Layout
+from .published import Layout, PublishedFile
 from .questions import BENCHMARK, SUBSETS, PopeQuestion
 from .versions import Recognition, recognise, release_tag
 
@@ -36,7 +36,7 @@ def open_dataset(source: str | Path, split: str = "test"):
     else:
         try:
             data = datasets.load_dataset(str(source), split=split)
-        except Exception as exc:   # the hub client raises many types when offline or unknown
+        except Exception as exc:  # noqa: BLE001 - the hub client raises many types when offline or unknown
             raise DeemEvalError(
                 f"could not load {str(source)!r} from the Hugging Face hub ({type(exc).__name__}: {exc}). "
                 "Offline? On a machine with network run `datasets.load_dataset(...)` and `save_to_disk(DIR)`, "

@@ -73,13 +73,15 @@ def load_coco_instances(path: Path | str) -> ObjectSource:
             raise DeemEvalError(f"{path}: annotation #{index} lacks image_id/category_id: {str(ann)[:120]}") from None
         name = names.get(category_id)
         if name is None:
-            name = names.get(_as_int(category_id))
+            as_int = _as_int(category_id)
+            name = names.get(as_int) if as_int is not None else None
             if name is None:
                 unknown_categories[category_id] = unknown_categories.get(category_id, 0) + 1
                 continue
         found = objects.get(image_id)
         if found is None:
-            found = objects.get(_as_int(image_id))
+            as_int = _as_int(image_id)
+            found = objects.get(as_int) if as_int is not None else None
             if found is None:
                 unknown_images[image_id] = unknown_images.get(image_id, 0) + 1
                 continue
@@ -150,7 +152,7 @@ def read_image_list(path: Path | str) -> list[str]:
         raise DeemEvalError(f"{path}: no such file")
     text = path.read_text(encoding="utf-8")
     stripped = text.lstrip()
-    if stripped.startswith("[") or stripped.startswith("{"):
+    if stripped.startswith(("[", "{")):
         from .published import read_published
 
         published = read_published(path, subset=_any_subset(path))

@@ -27,9 +27,9 @@ from deem_eval.core.splits import BuilderInfo, Sample, Split
 
 from .imagefile import LoadedImage, image_suffix, read_image
 from .miners import MINERS, Mined
-from .options import (  # noqa: F401 - re-exported for callers of build
-    BENCHMARK, DEEM_CODE_TEMPLATE, DEFAULT_PROMPT, MAX_LISTED, PAPER_TEMPLATE, TEMPLATES, BuildOptions)
+from .options import BENCHMARK, DEEM_CODE_TEMPLATE, DEFAULT_PROMPT, MAX_LISTED, PAPER_TEMPLATE, TEMPLATES, BuildOptions  # noqa: F401 - re-exported for callers of build
 from .sources import Source
+
 
 def question(template: str, name: str) -> str:
     return template.replace("{class}", name)
@@ -147,7 +147,7 @@ def build_split(sources: Sequence[Source], options: BuildOptions, out: Path) -> 
     progress.close()
     if hasattr(miner, "finish"):
         miner.finish()
-    for subset, stats in report.counts.items():
+    for stats in report.counts.values():
         if "clip_top1" in stats:
             encoded = stats["images"] - stats["skipped"]
             stats["clip_top1_accuracy"] = round(stats["clip_top1"] / encoded, 6) if encoded else None

@@ -13,13 +13,16 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from deem_eval.core.atomic import atomic_write_text
 from deem_eval.core.errors import DeemEvalError
 from deem_eval.core.hub import hub_cache_dir, hub_reachable
+
+if TYPE_CHECKING:
+    from transformers.image_processing_utils import BaseImageProcessor
 
 DEFAULT_CLIP = "openai/clip-vit-large-patch14-336"
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".msgpack", ".h5")
@@ -136,10 +139,13 @@ def load_clip(name_or_path: str = DEFAULT_CLIP, *, device: str = "auto", dtype: 
     from transformers import AutoTokenizer, CLIPModel
     from transformers.utils import logging as hf_logging
 
+    processor_cls: type[BaseImageProcessor]
     try:  # transformers 5: the Pillow backend, the same pixels with or without torchvision installed
-        from transformers import CLIPImageProcessorPil as CLIPImageProcessor
+        from transformers import CLIPImageProcessorPil
+        processor_cls = CLIPImageProcessorPil
     except ImportError:  # transformers 4.x
         from transformers import CLIPImageProcessor
+        processor_cls = CLIPImageProcessor
 
     device, dtype = resolve_device(device, dtype)
     path = Path(name_or_path).expanduser()
@@ -156,7 +162,7 @@ def load_clip(name_or_path: str = DEFAULT_CLIP, *, device: str = "auto", dtype: 
         kwargs: dict[str, Any] = {"local_files_only": True} if local_only else {}
         return (CLIPModel.from_pretrained(source, dtype=_torch_dtype(dtype), **kwargs),
                 AutoTokenizer.from_pretrained(source, **kwargs),
-                CLIPImageProcessor.from_pretrained(source, **kwargs))
+                processor_cls.from_pretrained(source, **kwargs))
 
     try:
         try:  # the cache first: a cached model never touches the network

@@ -182,7 +182,7 @@ def from_deem(path: Path, image_root: Path, *, prefix: str = DEEM_PREFIX, templa
     if total and not samples:
         example = missing[0] if missing else ""
         raise DeemEvalError(f"none of the {total} images of {path} were found under {root} (e.g. looked for "
-                            f"{root / (example[len(prefix):] if example.startswith(prefix) else example)}). "
+                            f"{root / (example.removeprefix(prefix))}). "
                             f"--image-root must be the folder holding imagenet-a/, imagenet-r/, imagenetv2/; "
                             f"file names lose the prefix {prefix!r} first (--deem-prefix).")
     if missing:
@@ -205,7 +205,7 @@ def from_deem(path: Path, image_root: Path, *, prefix: str = DEEM_PREFIX, templa
         print(f"note: left out DEEM's multiple-choice subset(s) of {path}: "
               f"{', '.join(f'{k} ({v} entries)' for k, v in skipped_mc.items())} (--skip-multiple-choice)",
               file=sys.stderr)
-    candidates = sorted({s.group["object"] for s in samples})  # type: ignore[type-var]
+    candidates = sorted({str(s.group["object"]) for s in samples})   # read_deem checked: captions are strings
     return Split.create(name=name or f"{BENCHMARK}-deem-{digest[:8]}", benchmark=BENCHMARK, samples=samples,
                         image_root=str(root), builder=BuilderInfo("robustvqa-from-deem", params, None, digest),
                         candidates=candidates, extra=extra)

@@ -28,7 +28,7 @@ def _bands(size: int, bands: list[tuple[float, float, RGB, RGB]]) -> Image.Image
     """Vertical gradients: each band (top, bottom, colour at top, colour at bottom), fractions of height."""
     rows = np.zeros((size, 3), np.float32)
     for top, bottom, c0, c1 in bands:
-        y0, y1 = int(round(top * size)), int(round(bottom * size))
+        y0, y1 = round(top * size), round(bottom * size)
         if y1 > y0:
             t = np.linspace(0.0, 1.0, y1 - y0, dtype=np.float32)[:, None]
             rows[y0:y1] = (1 - t) * np.array(c0, np.float32) + t * np.array(c1, np.float32)

@@ -11,8 +11,9 @@ Drawing is aliased; callers that want smooth edges draw at 2-4x and downsample (
 from __future__ import annotations
 
 import colorsys
+import itertools
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 from PIL import Image, ImageChops, ImageDraw
@@ -45,25 +46,26 @@ def darker(c: RGB, f: float) -> RGB:
 
 
 def lighter(c: RGB, f: float) -> RGB:
-    return tuple(int(round(v + (255 - v) * f)) for v in c)  # type: ignore[return-value]
+    return tuple(round(v + (255 - v) * f) for v in c)  # type: ignore[return-value]
 
 
 def saturated(c: RGB) -> RGB:
     h, s, v = colorsys.rgb_to_hsv(*(x / 255 for x in c))
     if s > 0.12:
         s, v = min(1.0, s * 1.35 + 0.1), min(1.0, v * 1.08 + 0.04)
-    return tuple(int(round(x * 255)) for x in colorsys.hsv_to_rgb(h, s, v))  # type: ignore[return-value]
+    return tuple(round(x * 255) for x in colorsys.hsv_to_rgb(h, s, v))  # type: ignore[return-value]
 
 
 def check_colour(colour: object) -> RGB:
     """An (r, g, b) tuple of ints in 0..255, or a DeemEvalError saying what is wrong."""
+    rgb: tuple[int, ...]
     try:
-        rgb = tuple(int(v) for v in colour)  # type: ignore[union-attr]
+        rgb = tuple(int(v) for v in colour) if isinstance(colour, Iterable) else ()
     except (TypeError, ValueError):
         rgb = ()
     if len(rgb) != 3 or not all(0 <= v <= 255 for v in rgb):
         raise DeemEvalError(f"colour must be three integers 0..255 (r, g, b), got {colour!r}")
-    return rgb  # type: ignore[return-value]
+    return rgb[0], rgb[1], rgb[2]
 
 
 def draw_object(image: Image.Image | ImageDraw.ImageDraw, category: str | Category, box: Sequence[float], *,
@@ -80,9 +82,10 @@ def draw_object(image: Image.Image | ImageDraw.ImageDraw, category: str | Catego
     if style not in STYLES:
         raise did_you_mean(style, STYLES, "SynthScenes style")
     if isinstance(image, ImageDraw.ImageDraw):
-        image = getattr(image, "_image", None)
-        if not isinstance(image, Image.Image):
+        behind = getattr(image, "_image", None)
+        if not isinstance(behind, Image.Image):
             raise TypeError("draw_object needs a PIL image; pass the image instead of its ImageDraw")
+        image = behind
     if image.mode != "RGB":
         raise ValueError(f"draw_object needs an RGB image, got mode {image.mode!r}")
     if rng is None and style in ("sketch", "texture"):
@@ -109,7 +112,7 @@ def _stroke(draw: ImageDraw.ImageDraw, pts: list[tuple[float, float]], fill, wid
     (Pillow's joint="curve" rounds every vertex in Python and dominated scene rendering time; smooth curves
     made of many points need no joint when the line is thin.)
     """
-    wi = max(1, int(round(width)))
+    wi = max(1, round(width))
     seq = pts + [pts[0]] if closed else pts
     draw.line(seq, fill=fill, width=wi)
     if wi < 3:
@@ -145,10 +148,10 @@ class _Region:
 
     def __init__(self, image: Image.Image, xywh: tuple[float, float, float, float], margin: float) -> None:
         x, y, w, h = xywh
-        self.x0 = max(0, int(math.floor(x - margin)))
-        self.y0 = max(0, int(math.floor(y - margin)))
-        self.x1 = min(image.width, int(math.ceil(x + w + margin)))
-        self.y1 = min(image.height, int(math.ceil(y + h + margin)))
+        self.x0 = max(0, math.floor(x - margin))
+        self.y0 = max(0, math.floor(y - margin))
+        self.x1 = min(image.width, math.ceil(x + w + margin))
+        self.y1 = min(image.height, math.ceil(y + h + margin))
         self.size = (max(0, self.x1 - self.x0), max(0, self.y1 - self.y0))
 
     @property
@@ -197,7 +200,7 @@ def _as_mask(a: np.ndarray) -> Image.Image:
 
 def _ring(fill_mask: Image.Image, width: float) -> Image.Image:
     """The union outline of a filled mask, about `width` pixels wide, centred on the edge."""
-    r = max(1, int(round(width / 2)))
+    r = max(1, round(width / 2))
     a = np.asarray(fill_mask) > 127
     return _as_mask(_dilate(a, r) & ~_erode(a, r))
 
@@ -206,7 +209,7 @@ def _jitter_path(pts, step: float, sigma: float, rng: np.random.Generator, close
     """Resample a polyline every ~`step` pixels and push points sideways by smooth noise (a hand-drawn line)."""
     seq = list(pts) + ([pts[0]] if closed else [])
     out: list[tuple[float, float]] = []
-    for (ax, ay), (bx, by) in zip(seq[:-1], seq[1:]):
+    for (ax, ay), (bx, by) in itertools.pairwise(seq):
         n = max(1, int(math.hypot(bx - ax, by - ay) / step))
         out += [(ax + (bx - ax) * i / n, ay + (by - ay) * i / n) for i in range(n)]
     out.append(seq[-1])
@@ -232,6 +235,12 @@ def _pattern(kind: str, size: tuple[int, int], period: float, offset: tuple[floa
     return ((yy + (p / 2) * np.abs((xx / p) % 2 - 1)) // (p / 2)) % 2 == 0
 
 
+def _need_rng(rng: np.random.Generator | None, style: str) -> np.random.Generator:
+    if rng is None:     # draw_object derives one for the styles that use it
+        raise ValueError(f"the {style!r} style needs an rng")
+    return rng
+
+
 def _draw_masked(image: Image.Image, layers, size: float, xywh, style: str, rng: np.random.Generator | None) -> None:
     ow = max(1.0, 0.03 * size)
     sigma = 0.012 * size
@@ -240,8 +249,9 @@ def _draw_masked(image: Image.Image, layers, size: float, xywh, style: str, rng:
         return
     texture, tex_offset = "", (0.0, 0.0)
     if style == "texture":
-        texture = TEXTURES[int(rng.integers(len(TEXTURES)))]
-        tex_offset = (float(rng.uniform(0, 100)), float(rng.uniform(0, 100)))
+        texture_rng = _need_rng(rng, style)
+        texture = TEXTURES[int(texture_rng.integers(len(TEXTURES)))]
+        tex_offset = (float(texture_rng.uniform(0, 100)), float(texture_rng.uniform(0, 100)))
     hatched = False
     pattern: Image.Image | None = None
     for layer, paths, col in layers:
@@ -250,8 +260,10 @@ def _draw_masked(image: Image.Image, layers, size: float, xywh, style: str, rng:
             draw = ImageDraw.Draw(image)
             for i, p in enumerate(paths):
                 if style == "sketch":
+                    sketch_rng = _need_rng(rng, style)
                     for _ in range(2):
-                        _stroke(draw, _jitter_path(p, 0.05 * size, sigma, rng, False), GRAPHITE, max(1.0, 0.35 * lw))
+                        _stroke(draw, _jitter_path(p, 0.05 * size, sigma, sketch_rng, False), GRAPHITE,
+                                max(1.0, 0.35 * lw))
                 else:
                     _stroke(draw, p, darker(col, 0.8) if style == "outline" else col, lw, corners=layer.corners[i])
             continue
@@ -277,9 +289,10 @@ def _draw_masked(image: Image.Image, layers, size: float, xywh, style: str, rng:
                 hatched = True
             strokes = region.mask()
             sd = ImageDraw.Draw(strokes)
+            sketch_rng = _need_rng(rng, style)
             for p in paths:
                 for _ in range(2):
-                    _stroke(sd, region.local(_jitter_path(p, 0.05 * size, sigma, rng, True)), 255,
+                    _stroke(sd, region.local(_jitter_path(p, 0.05 * size, sigma, sketch_rng, True)), 255,
                             max(1.0, 0.018 * size))
-            inner = _erode(np.asarray(fill_mask) > 127, max(1, int(round(2.5 * sigma))))
+            inner = _erode(np.asarray(fill_mask) > 127, max(1, round(2.5 * sigma)))
             region.paste(image, GRAPHITE, _as_mask((np.asarray(strokes) > 127) & ~inner))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Hashable
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageEnhance
@@ -21,7 +21,7 @@ from deem_eval.core.rng import derive_rng
 from .backgrounds import PLAIN, paint_background
 from .categories import CATEGORIES, RGB, Category, category_by_name
 from .draw import STYLES, check_colour, darker, draw_object
-from .layout import ScenePlan, UnitBox, overlap, propose_box, plan_scene, weighted_index
+from .layout import ScenePlan, UnitBox, overlap, plan_scene, propose_box, weighted_index
 from .scenes import SCENES, SceneObject, scene_by_name
 
 BACKGROUNDS = ("plain", "scene")
@@ -42,7 +42,7 @@ def supersample_factor(size: int) -> int:
     return 4 if size <= 128 else 2
 
 
-@lru_cache(maxsize=None)
+@cache
 def fill_fraction(name: str) -> float:
     """Share of a category's bounding box its silhouette covers (for COCO `area`), measured once at 128 px."""
     cat = category_by_name(name)

@@ -6,6 +6,7 @@ Each icon uses colour roles ("main", "accent", "dark", ...) that categories.py m
 
 from __future__ import annotations
 
+import itertools
 import math
 
 from .geometry import Layer, Shape, crescent, ellipse, fill, line, make_shape, rect, rotate, rounded_rect, star
@@ -242,7 +243,7 @@ def _ball() -> list[Layer]:
                  50 + 50 * math.sin(math.radians(lat))) for lat in range(-90, 91, 6)]
 
     cuts = [-90, -54, -18, 18, 54, 90]
-    panels = [rotate(meridian(a) + meridian(b)[::-1], -25, 50, 50) for a, b in zip(cuts[:-1], cuts[1:])]
+    panels = [rotate(meridian(a) + meridian(b)[::-1], -25, 50, 50) for a, b in itertools.pairwise(cuts)]
     return [
         fill("main", panels[0], panels[4]),
         fill("white", panels[1], panels[3]),

@@ -6,6 +6,9 @@ independent confidence intervals is too conservative. We match answers by sample
   binomial p-value and the mid-p variant (less conservative, close to nominal size);
 - a paired bootstrap over images (questions about one image are resampled together, since they share
   the image's difficulty) for a 95% interval on the accuracy difference.
+
+cluster_bootstrap_ratios is the same resampling for many ratio statistics at once (the leaderboard's
+averages: every column of every row under one draw of images).
 """
 
 from __future__ import annotations
@@ -87,6 +90,41 @@ def paired_bootstrap(diff: np.ndarray, units: Sequence[Any] | None, rng: np.rand
         stats.append((weights @ sums) / (weights @ counts))
     low, high = np.percentile(np.concatenate(stats), [2.5, 97.5])
     return float(low), float(high), int(k)
+
+
+def cluster_bootstrap_ratios(n_units: int, cells: Sequence[tuple[np.ndarray, np.ndarray]], rng: np.random.Generator,
+                             draws: int = BOOTSTRAP_DRAWS) -> list[np.ndarray]:
+    """Paired cluster bootstrap of ratio statistics over one set of `n_units` units (images).
+
+    Each cell is (numerator, denominator) summed per unit (arrays of length n_units; zero for units the cell
+    does not cover). A draw picks n_units units with replacement, the same draw for every cell (so cells that
+    share images, or rows answering the same images, move together); a cell's statistic is
+    sum(w * numerator) / sum(w * denominator). Returns per cell its `draws` statistics (nan where a draw picked
+    none of the cell's units)."""
+    if n_units == 0:
+        return [np.full(draws, np.nan) for _ in cells]
+    nums = np.stack([np.asarray(c[0], dtype=float) for c in cells], axis=1) if cells else np.zeros((n_units, 0))
+    dens = np.stack([np.asarray(c[1], dtype=float) for c in cells], axis=1) if cells else np.zeros((n_units, 0))
+    p = np.full(n_units, 1.0 / n_units)
+    out_num, out_den = [], []
+    for start in range(0, draws, _CHUNK):
+        weights = rng.multinomial(n_units, p, size=min(_CHUNK, draws - start)).astype(float)
+        out_num.append(weights @ nums)
+        out_den.append(weights @ dens)
+    num, den = np.concatenate(out_num), np.concatenate(out_den)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        stats = np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
+    return [stats[:, j] for j in range(len(cells))]
+
+
+def percentile_interval(stats: np.ndarray, low: float = 0.0, high: float = 1.0) -> tuple[float | None, float | None]:
+    """95% percentile interval of bootstrap statistics (nan draws left out), clipped to [low, high]."""
+    stats = np.asarray(stats, dtype=float)
+    stats = stats[~np.isnan(stats)]
+    if stats.size == 0:
+        return None, None
+    lo, hi = np.percentile(stats, [2.5, 97.5])
+    return float(np.clip(lo, low, high)), float(np.clip(hi, low, high))
 
 
 @dataclass(frozen=True)

@@ -94,8 +94,9 @@ def accuracy_vs_severity(summaries: Sequence[RobustnessSummary], out_dir: Path,
     for ax, split in zip(axes.flat, splits):
         for i, summary in enumerate(sorted((s for s in summaries if s.split == split), key=lambda s: s.model)):
             cells = summary.pooled_by_severity
-            xs = [x for x in sorted(cells) if cells[x].accuracy.value is not None]
-            ys = [cells[x].accuracy.value * 100 for x in xs]
+            points = [(x, v) for x in sorted(cells) if (v := cells[x].accuracy.value) is not None]
+            xs = [x for x, _ in points]
+            ys = [v * 100 for _, v in points]
             lows = [(cells[x].accuracy.ci_low or 0.0) * 100 for x in xs]
             highs = [(cells[x].accuracy.ci_high or 0.0) * 100 for x in xs]
             color = colors[summary.model]

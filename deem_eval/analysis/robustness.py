@@ -20,10 +20,11 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
-from deem_eval.scoring.metrics import Estimate, wilson
 from deem_eval.analysis.scored_runs import ScoredRun
 from deem_eval.core.splits import Split
+from deem_eval.scoring.metrics import Estimate, wilson
 
 CORRUPTION_FIELD = "corruption"
 SEVERITY_FIELD = "severity"
@@ -38,7 +39,7 @@ class CellStats:
 
     @classmethod
     def of(cls, correct: np.ndarray, said_yes: np.ndarray) -> CellStats:
-        n = int(len(correct))
+        n = len(correct)
         return cls(n, wilson(int(np.sum(correct)), n), wilson(int(np.sum(said_yes)), n))
 
 
@@ -88,12 +89,12 @@ def is_clean(corruption: Any, severity: Any) -> bool:
 
 def _severity(value: Any) -> int:
     try:
-        return int(round(float(value)))
+        return round(float(value))
     except (TypeError, ValueError):
         return -1
 
 
-def summarize(model: str, split: str, correct: Sequence[bool], said_yes: Sequence[bool],
+def summarize(model: str, split: str, correct: npt.ArrayLike, said_yes: npt.ArrayLike,
               corruption: Sequence[Any], severity: Sequence[Any], *, clean: CellStats | None = None,
               clean_source: str = "") -> RobustnessSummary:
     """The summary for per-sample arrays; `clean` is used only when the split has no clean rows."""
@@ -127,14 +128,15 @@ def summarize(model: str, split: str, correct: Sequence[bool], said_yes: Sequenc
             yes_shift=None if c_yes is None else mean_yes - c_yes))
 
     def mean_of(values: list[float | None]) -> float | None:
-        values = [v for v in values if v is not None]
-        return float(np.mean(values)) if values else None
+        present = [v for v in values if v is not None]
+        return float(np.mean(present)) if present else None
 
     acc_by_sev: dict[int, float] = {}
     yes_by_sev: dict[int, float] = {}
     pooled: dict[int, CellStats] = {}
     if clean is not None:
-        acc_by_sev[0], yes_by_sev[0] = c_acc, c_yes
+        if c_acc is not None and c_yes is not None:     # None only for an empty (n = 0) clean reference
+            acc_by_sev[0], yes_by_sev[0] = c_acc, c_yes
         pooled[0] = clean
     for s in severities:
         cells = [r.by_severity[s] for r in rows if s in r.by_severity]
@@ -197,11 +199,12 @@ def summarize_run(scored: ScoredRun, clean_run: ScoredRun | None = None, *,
 
     `clean_run` must be a run on the split's source (same fingerprint; the caller matches it); only its answers
     to this run's source questions count. `no_clean_reason` says why there is none, for the table."""
-    if not has_corruptions(scored):
+    corruption, severity = scored.column(CORRUPTION_FIELD), scored.column(SEVERITY_FIELD)
+    if corruption is None or severity is None:      # has_corruptions(scored) is False
         return None
     ref = clean_reference(scored, clean_run) if clean_run is not None else None
     summary = summarize(scored.run.label, scored.run.split_name, scored.correct, scored.said_yes,
-                        scored.column(CORRUPTION_FIELD), scored.column(SEVERITY_FIELD),
+                        corruption, severity,
                         clean=ref.stats if ref else None,
                         clean_source=ref.note if ref else no_clean_reason)
     if ref is not None and summary.clean is ref.stats and ref.stats is not None:

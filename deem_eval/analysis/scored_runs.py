@@ -16,11 +16,11 @@ from typing import Any
 import numpy as np
 
 from deem_eval.core.errors import DeemEvalError
-from deem_eval.run.catalog import RunInfo
-from deem_eval.scoring.metrics import PRED_NO, PRED_YES, encode_gold, encode_predictions
-from deem_eval.run.rundir import RunDir
-from deem_eval.scoring.score import Answer, get_parser, verdicts
 from deem_eval.core.splits import Split
+from deem_eval.run.catalog import RunInfo
+from deem_eval.run.rundir import RunDir
+from deem_eval.scoring.metrics import PRED_NO, PRED_YES, encode_gold, encode_predictions
+from deem_eval.scoring.score import Answer, get_parser, verdicts
 
 
 @dataclass

@@ -61,9 +61,9 @@ class RunCommand:
         return "\n\n".join(sections)
 
     def run(self, args: argparse.Namespace) -> int:
-        from deem_eval.views.display import print_metrics
         from deem_eval.run.runner import RunOptions, distributed_env, run
         from deem_eval.scoring.score import get_parser
+        from deem_eval.views.display import print_metrics
 
         if args.batch_size < 1:
             raise DeemEvalError(f"--batch-size must be at least 1, got {args.batch_size}")
@@ -77,7 +77,10 @@ class RunCommand:
             raise DeemEvalError("-B options belong to a benchmark; give --bench NAME with them")
         bench_pairs = split_bench_options(benches, split_pairs(args.bench_options, "-B"))
         # Every split is loaded (and every option checked) before the model, which is the slow part.
-        splits = [load_benchmark_split(b, bench_pairs.get(b, {}), args.split_dir) for b in benches or [None]]
+        if benches:
+            splits = [load_benchmark_split(b, bench_pairs.get(b, {}), args.split_dir) for b in benches]
+        else:
+            splits = [load_benchmark_split(None, {}, args.split_dir)]
         adapter = build_adapter(args.model, args.model_options, seed=args.seed)
         rank, world = distributed_env()
         options = RunOptions(batch_size=args.batch_size, limit=args.limit, seed=args.seed, out=args.out,
@@ -136,7 +139,7 @@ def entry_help(registry: Any, name: str, flag: str) -> str:
     how = f" ({flag} KEY=VALUE)" if flag else ""
     lines = [f"{registry.kind} {name}" + (f": {doc[0]}" if doc else ""), f"options{how}:"]
     config = getattr(obj, "Config", None)
-    rows = format_options(config, "  ") if config is not None and dataclasses.is_dataclass(config) else []
+    rows = format_options(config, "  ") if isinstance(config, type) and dataclasses.is_dataclass(config) else []
     return "\n".join(lines + (rows or ["  (none)"]))
 
 
@@ -187,16 +190,16 @@ class ScoreCommand:
         parser.add_argument("--out", type=_path, help="with --answers: write metrics.json here")
 
     def run(self, args: argparse.Namespace) -> int:
-        from deem_eval.views.display import print_metrics
         from deem_eval.scoring.score import get_parser
+        from deem_eval.views.display import print_metrics
 
         if args.answers is not None:
             return self._score_answers(args)
         if args.run_dir is None:
             raise DeemEvalError("give a run directory, or --split DIR --answers FILE")
+        from deem_eval.core.splits import Split
         from deem_eval.run.rundir import RunDir
         from deem_eval.run.runner import finalize
-        from deem_eval.core.splits import Split
 
         run_dir = RunDir.open(args.run_dir)
         split_dir = args.split_dir or Path(run_dir.manifest.split_dir)
@@ -215,10 +218,10 @@ class ScoreCommand:
     def _score_answers(self, args: argparse.Namespace) -> int:
         import json
 
-        from deem_eval.scoring.answer_files import match_answers
-        from deem_eval.views.display import print_metrics
-        from deem_eval.scoring.score import Answer, get_parser, score_answers
         from deem_eval.core.splits import Split
+        from deem_eval.scoring.answer_files import match_answers
+        from deem_eval.scoring.score import Answer, get_parser, score_answers
+        from deem_eval.views.display import print_metrics
 
         if args.split is None:
             raise DeemEvalError("--answers needs --split SPLIT_DIR (the split the answers belong to)")
@@ -295,7 +298,7 @@ class ListCommand:
                 doc = (getattr(obj, "description", None) or getattr(obj, "help", None) or obj.__doc__ or "").strip().splitlines()
                 print(f"  {name:<22} {doc[0] if doc else ''}")
                 config = getattr(obj, "Config", None)
-                if config is not None and dataclasses.is_dataclass(config):
+                if isinstance(config, type) and dataclasses.is_dataclass(config):
                     for line in format_options(config, "      "):
                         print(line)
         return 0

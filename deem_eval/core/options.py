@@ -207,8 +207,8 @@ def describe_options(config_cls: type) -> list[tuple[str, str, str]]:
             continue
         if f.default is not dataclasses.MISSING:
             default = repr(f.default)
-        elif f.default_factory is not dataclasses.MISSING:  # type: ignore[misc]
-            default = repr(f.default_factory())  # type: ignore[misc]
+        elif f.default_factory is not dataclasses.MISSING:
+            default = repr(f.default_factory())
         else:
             default = "(required)"
         rows.append((f.name, _type_name(hints[f.name]), default))

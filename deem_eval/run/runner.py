@@ -2,7 +2,10 @@
 
 Restarting the same command (same model + config, split fingerprint, seed, limit, and the same content of
 the files the adapter loaded: its `content_fingerprint()`, see adapters.content_fingerprint) finds the unfinished run
-in the output directory and answers only the ids that are not in its samples.jsonl yet. Under torchrun /
+in the output directory and answers only the ids that are not in its samples.jsonl yet, in the batches an
+uninterrupted run would have used (plan_batches / resume_batches: with the same --batch-size and world size a
+resumed run's answers equal an uninterrupted run's, batch-dependent numerics included, except for the samples of a
+batch that was answered only in part, which are retried batched on their own). Under torchrun /
 accelerate (RANK and WORLD_SIZE set) every rank answers the ids with index % WORLD_SIZE == RANK into its
 own file, and rank 0 merges them, sorted by id, when all ranks are done. Rank 0 names each attempt
 (`attempt.json`); the other ranks wait for rank 0's attempt before answering and mark their end with its id, so
@@ -89,8 +92,54 @@ class RunResult:
 
 
 def distributed_env() -> tuple[int, int]:
-    """(rank, world size) from torchrun / accelerate environment variables."""
-    return int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
+    """(rank, world size) of this process in a data-parallel run, from the launcher's environment.
+
+    torchrun and `accelerate launch --multi_gpu` set RANK / WORLD_SIZE; `accelerate launch --cpu
+    --mpirun_hostfile FILE` runs mpirun, whose processes carry PMI_RANK / PMI_SIZE (Intel MPI, MPICH),
+    OMPI_COMM_WORLD_RANK / _SIZE (Open MPI) or MV2_COMM_WORLD_RANK / _SIZE (MVAPICH): the names accelerate
+    itself reads, tried in that order, one family at a time. accelerate's simple launcher (`--cpu` without
+    mpirun, or no multi-process option) starts ONE process with only ACCELERATE_* variables (and MASTER_ADDR /
+    MASTER_PORT when --num_processes > 1): that process answers every sample, and a warning says so.
+    A rank outside [0, world size) or a value that is not an integer is an error naming the variable.
+    """
+    found = _launcher_rank_vars()
+    if found is None:
+        env = os.environ
+        if any(k.startswith("ACCELERATE_") for k in env) and ("MASTER_ADDR" in env or "MASTER_PORT" in env):
+            print("deem-eval: warning: started by `accelerate launch` for several processes, but no rank variable "
+                  "is set (RANK / WORLD_SIZE, PMI_*, OMPI_COMM_WORLD_*, MV2_COMM_WORLD_*): accelerate's simple "
+                  "launcher (e.g. `--cpu --num_processes N` without --mpirun_hostfile) starts only this one "
+                  "process, so it answers every sample alone. For N processes use `torchrun --nproc_per_node N "
+                  "-m deem_eval ...`, `accelerate launch --multi_gpu --num_processes N -m deem_eval ...`, or "
+                  "`accelerate launch --cpu --mpirun_hostfile FILE --num_processes N -m deem_eval ...`.",
+                  file=sys.stderr)
+        return 0, 1
+    (rank_var, rank_text), (world_var, world_text) = found
+    values = []
+    for var, text, default in ((rank_var, rank_text, 0), (world_var, world_text, 1)):
+        if text is None or not text.strip():
+            values.append(default)
+            continue
+        try:
+            values.append(int(text.strip()))
+        except ValueError:
+            raise DeemEvalError(f"{var}={text!r}: not an integer; the launcher sets it to this process's "
+                                f"{'rank' if var == rank_var else 'world size'}") from None
+    rank, world = values
+    if world < 1 or not 0 <= rank < world:
+        raise DeemEvalError(f"{rank_var}={rank}, {world_var}={world}: the rank must be in [0, world size) and the "
+                            "world size at least 1; set both (torchrun and accelerate do) or neither")
+    return rank, world
+
+
+def _launcher_rank_vars() -> tuple[tuple[str, str | None], tuple[str, str | None]] | None:
+    """((rank variable, value), (world size variable, value)) of the first launcher family with either set."""
+    for rank_var, world_var in (("RANK", "WORLD_SIZE"), ("PMI_RANK", "PMI_SIZE"),
+                                ("OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE"),
+                                ("MV2_COMM_WORLD_RANK", "MV2_COMM_WORLD_SIZE")):
+        if rank_var in os.environ or world_var in os.environ:
+            return (rank_var, os.environ.get(rank_var)), (world_var, os.environ.get(world_var))
+    return None
 
 
 def select_samples(split: Split, limit: int | None) -> list[Sample]:
@@ -172,7 +221,7 @@ def _run_locked(adapter, split: Split, parser: Parser, options: RunOptions, mode
         print(f"resuming {run_dir.path}: {resumed_from}/{len(mine)} samples already answered", file=sys.stderr)
 
     attempt = _begin_attempt(run_dir, options) if options.world_size > 1 else None
-    _answer_all(adapter, split, parser, mode, todo, run_dir, rank_file, options, total=len(mine),
+    _answer_all(adapter, split, parser, mode, mine, done, run_dir, rank_file, options, total=len(mine),
                 initial=resumed_from)
     if attempt is not None:
         if options.rank != 0:
@@ -216,13 +265,38 @@ def score_run(run_dir: RunDir, split: Split, parser: Parser, selected: Sequence[
 
 # ---- answering -------------------------------------------------------------------------------------
 
-def _answer_all(adapter, split, parser, mode, todo, run_dir, rank_file, options, *, total, initial) -> None:
+def plan_batches(samples: Sequence[Sample], batch_size: int, length_key: Callable[[str], Any] | None = None
+                 ) -> list[list[Sample]]:
+    """The batches an uninterrupted run answers `samples` (this rank's share of the selection) in: fixed by the
+    samples, `batch_size` and the adapter's `length_key` (longest prompts first, stable for equal lengths, so
+    similar lengths share a batch: less padding), never by what an earlier attempt already answered."""
+    ordered = list(samples) if length_key is None else sorted(samples, key=lambda s: -length_key(s.question))
+    return [ordered[i:i + batch_size] for i in range(0, len(ordered), max(1, batch_size))]
+
+
+def resume_batches(planned: Sequence[Sequence[Sample]], done: set[str] | frozenset[str]) -> list[list[Sample]]:
+    """What is left of `planned` once the ids in `done` are answered, batched so a resumed run answers every
+    untouched batch exactly as an uninterrupted run does: batches with no answer yet are kept whole and in
+    order; the leftovers of batches answered only in part (a sample that failed, whose batch-mates were then
+    answered one by one, or a torn last write) are retried first, batched on their own, so they never shift the
+    boundaries of the others. (A batched model's output can depend on its batch-mates through padding and
+    kernel choice, ~1e-7 in P(yes): this keeps a resumed run equal to an uninterrupted one.)"""
+    retries: list[Sample] = []
+    untouched: list[list[Sample]] = []
+    for batch in planned:
+        left = [s for s in batch if s.id not in done]
+        if len(left) == len(batch):
+            untouched.append(list(batch))
+        else:
+            retries += left
+    size = max((len(b) for b in planned), default=1)
+    return [retries[i:i + size] for i in range(0, len(retries), size)] + untouched
+
+
+def _answer_all(adapter, split, parser, mode, mine, done, run_dir, rank_file, options, *, total, initial) -> None:
     from tqdm import tqdm
 
-    length_key = getattr(adapter, "length_key", None)
-    if length_key is not None:   # batch similar-length prompts together (less padding); stable for equal lengths
-        todo = sorted(todo, key=lambda s: -length_key(s.question))
-    batches = [todo[i:i + options.batch_size] for i in range(0, len(todo), options.batch_size)]
+    batches = resume_batches(plan_batches(mine, options.batch_size, getattr(adapter, "length_key", None)), done)
     bar = tqdm(total=total, initial=initial, unit="q", desc=f"{adapter.label} on {split.name}",
                disable=not options.progress, dynamic_ncols=True, file=sys.stderr)
     needs_images = getattr(adapter, "needs_images", True)

@@ -9,8 +9,17 @@ Formats read (JSON lines; a JSON array is accepted too):
 
 Row position is never used: upstream POPE scripts zip answers with labels by position, and published
 files of different versions ask different questions from row 11 on. When a row has only a question id,
-it is matched only if the split's ids carry question ids (`.../<subset>/000017`, as POPE splits do) and,
-when the row also has the question text, only if the text agrees; the result says so in `notes`.
+it is matched only if the split's ids carry question ids (`.../<subset>/000017`, as POPE splits do); the result
+says so in `notes`.
+
+Checks on the rows matched by id or question id (rows matched by (subset, image, question) agree by construction):
+- a row that carries the question text or the image is compared with the split's sample of that id (questions
+  normalised as below, images by file stem). A row that disagrees is not matched. If more than
+  MAX_DISAGREEING (1 %) of the answer rows disagree the file is refused (it was made on another version of the
+  questions); otherwise the count and the first examples are noted (a warning).
+- two rows answering one question: identical answers are kept once and counted (`duplicate_rows`, noted);
+  different answers are an error naming the file, the line numbers and the id, since either could be the one
+  that was scored upstream.
 """
 
 from __future__ import annotations
@@ -29,6 +38,8 @@ _TRAILING_QID = re.compile(r"/(\d+)$")
 _SUBSET_ALIASES = {"random": "random", "popular": "popular", "pop": "popular", "adversarial": "adversarial",
                    "adv": "adversarial"}
 _IMAGE_TOKEN = re.compile(r"<image>|<img>|</img>", re.IGNORECASE)
+MAX_DISAGREEING = 0.01        # refuse a file when more than this share of its rows disagree with the split
+_EXAMPLES = 3
 
 
 @dataclass
@@ -39,11 +50,12 @@ class MatchedAnswers:
     rows: int                                # answer rows read
     matched: int                             # rows matched to a question (= len(answers))
     unmatched_rows: int                      # rows that matched no question of the split
-    duplicate_rows: int                      # further answers to an already answered question (ignored)
+    duplicate_rows: int                      # further identical answers to an already answered question (kept once)
     missing: int                             # split questions without an answer
     source_format: str                       # "pope-answers" | "llava-answers" | "lmms-eval-samples"
     matched_by: str = ""                     # "id", "subset+image+question", "question_id", comma-joined
     notes: list[str] = field(default_factory=list)
+    disagreeing_rows: int = 0                # rows whose id names a question but whose question/image differ
 
 
 @dataclass(frozen=True)
@@ -143,12 +155,14 @@ class _Index:
     by_qid: dict[tuple[str, int], str] | None            # (subset, question id) -> id, if ids carry question ids
     question_of: dict[str, str]                          # id -> normalised question
     subsets: list[str]
+    image_of: dict[str, str] = field(default_factory=dict)    # id -> image file stem
 
 
 def _index(split: Split) -> _Index:
     by_key: dict[tuple[str, str, str], str | None] = {}
     by_qid: dict[tuple[str, int], str] | None = {}
     question_of = {}
+    image_of = {}
     subsets: list[str] = []
     for sample in split.samples:
         subset = str(sample.group.get("subset", ""))
@@ -156,6 +170,7 @@ def _index(split: Split) -> _Index:
             subsets.append(subset)
         question = normalise_question(sample.question)
         question_of[sample.id] = question
+        image_of[sample.id] = _stem(sample.image) or ""
         key = (subset, _stem(sample.image) or "", question)
         by_key[key] = None if key in by_key else sample.id
         match = _TRAILING_QID.search(sample.id)
@@ -165,7 +180,7 @@ def _index(split: Split) -> _Index:
                 by_qid = None
             else:
                 by_qid[qkey] = sample.id
-    return _Index({s.id for s in split.samples}, by_key, by_qid, question_of, subsets)
+    return _Index({s.id for s in split.samples}, by_key, by_qid, question_of, subsets, image_of)
 
 
 def _subset_from_name(path: Path) -> str | None:
@@ -173,28 +188,42 @@ def _subset_from_name(path: Path) -> str | None:
     return tokens.pop() if len(tokens) == 1 else None
 
 
-def _lookup(row: _Row, subset: str | None, index: _Index) -> tuple[str | None, str, bool]:
-    """(sample id or None, how, question mismatch?) for one row in `subset`."""
+def _disagreement(row: _Row, found: str, index: _Index) -> str | None:
+    """How the row's own question text or image differs from the split's sample `found` (None: they agree)."""
+    parts = []
+    if row.question is not None and index.question_of[found] != row.question:
+        parts.append(f"question {row.question!r} vs the split's {index.question_of[found]!r}")
+    if row.image is not None and index.image_of.get(found) and index.image_of[found] != row.image:
+        parts.append(f"image {row.image!r} vs the split's {index.image_of[found]!r}")
+    return "; ".join(parts) or None
+
+
+def _lookup(row: _Row, subset: str | None, index: _Index) -> tuple[str | None, str, str | None]:
+    """(sample id or None, how, disagreement) for one row in `subset`; a row whose id or question id names a
+    question but whose own question text or image differs is not matched and says how it differs."""
     if row.id is not None and row.id in index.ids:
-        return row.id, "id", False
+        differs = _disagreement(row, row.id, index)
+        return (None, "", f"{row.id}: {differs}") if differs else (row.id, "id", None)
     if subset is None:
-        return None, "", False
+        return None, "", None
     if row.image is not None and row.question is not None:
         key = (subset, row.image, row.question)
         found = index.by_key.get(key)
         if found is not None:
-            return found, "subset+image+question", False
-        if key not in index.by_key or row.question_id is None:
-            return None, "", False
-        # the split asks this question about this image twice (upstream's SEEM files do): the id decides
+            return found, "subset+image+question", None
+        if row.question_id is None:
+            return None, "", None
+        # the split asks this question about this image twice (upstream's SEEM files do), or not at all: the id
+        # decides, and a question id whose question or image differs is reported below
     if row.question_id is not None and index.by_qid is not None:
         found = index.by_qid.get((subset, row.question_id))
         if found is None:
-            return None, "", False
-        if row.question is not None and index.question_of[found] != row.question:
-            return None, "", True
-        return found, "question_id", False
-    return None, "", False
+            return None, "", None
+        differs = _disagreement(row, found, index)
+        if differs:
+            return None, "", f"{found} (question_id {row.question_id}): {differs}"
+        return found, "question_id", None
+    return None, "", None
 
 
 def _file_subset(rows: list[_Row], path: Path, index: _Index, notes: list[str]) -> str | None:
@@ -239,36 +268,72 @@ def match_answers(split: Split, path: Path | str) -> MatchedAnswers:
     notes: list[str] = []
     default_subset = _file_subset(rows, path, index, notes)
     answers: dict[str, str] = {}
+    first_row: dict[str, _Row] = {}
     how = Counter()
     qid_subsets: set[str] = set()
-    duplicates = mismatched = 0
+    duplicates = 0
+    disagreeing: list[str] = []          # "file:line: how" per row whose id names a question it does not ask
+    conflicts: list[str] = []
     for row in rows:
-        found, by, mismatch = _lookup(row, row.subset or default_subset, index)
-        mismatched += mismatch
+        found, by, differs = _lookup(row, row.subset or default_subset, index)
+        if differs:
+            disagreeing.append(f"{row.where}: {differs}")
         if found is None:
             continue
         if found in answers:
+            if answers[found] != row.text:
+                conflicts.append(f"{found!r}: {_line(first_row[found].where, path)} answers "
+                                 f"{_short(answers[found])}, {_line(row.where, path)} answers {_short(row.text)}")
             duplicates += 1
             continue
         answers[found] = row.text
+        first_row[found] = row
         how[by] += 1
         if by == "question_id":
             qid_subsets.add(row.subset or default_subset or "")
+    if conflicts:
+        raise DeemEvalError(f"{path}: {len(conflicts)} questions are answered more than once with different "
+                            "answers; deem-eval will not pick one:\n  " + "\n  ".join(conflicts[:_EXAMPLES])
+                            + (f"\n  ... and {len(conflicts) - _EXAMPLES} more" if len(conflicts) > _EXAMPLES else "")
+                            + "\nKeep one answer per question (identical repeats are fine).")
     matched = len(answers)
     unmatched = len(rows) - matched - duplicates
+    mismatched = len(disagreeing)
     if matched == 0 or unmatched > matched:
         detail = f"; {mismatched} rows carry a question id of the split but ask a different question" \
             if mismatched else ""
         raise DeemEvalError(f"{path}: only {matched} of {len(rows)} answer rows match a question of split "
                             f"{split.name!r} ({split.meta.count} questions){detail}. Is it an answers file for "
                             "another split, or for another version of POPE?")
+    examples = "; e.g. " + " | ".join(disagreeing[:_EXAMPLES]) if disagreeing else ""
+    if mismatched > MAX_DISAGREEING * len(rows):
+        raise DeemEvalError(f"{path}: {mismatched} of {len(rows)} answer rows ({100 * mismatched / len(rows):.1f} %, "
+                            f"more than the {100 * MAX_DISAGREEING:g} % allowed) name a question of split "
+                            f"{split.name!r} by id but carry a different question text or image{examples}. The "
+                            "answers were made on another version of the questions; score them against that "
+                            "version.")
     if how.get("question_id"):
         notes.append(_qid_note(split, how["question_id"], qid_subsets, any(r.question is not None for r in rows)))
     if mismatched:
-        notes.append(f"{mismatched} rows had a question id of the split but a different question; not matched")
+        notes.append(f"warning: {mismatched} of {len(rows)} rows (at most {100 * MAX_DISAGREEING:g} % is tolerated) "
+                     f"name a question of the split by id but carry a different question text or image; "
+                     f"not matched{examples}")
+    if duplicates:
+        notes.append(f"{duplicates} rows repeat an earlier row's answer to the same question; counted once")
     return MatchedAnswers(answers=answers, rows=len(rows), matched=matched, unmatched_rows=unmatched,
                           duplicate_rows=duplicates, missing=split.meta.count - matched, source_format=source_format,
-                          matched_by=", ".join(k for k, _ in how.most_common()), notes=notes)
+                          matched_by=", ".join(k for k, _ in how.most_common()), notes=notes,
+                          disagreeing_rows=mismatched)
+
+
+def _line(where: str, path: Path) -> str:
+    """"line 12" (JSON lines) or "item 12" (a JSON array) from a record's "file:line" / "file: item N"."""
+    rest = where.removeprefix(str(path)).lstrip(": ")
+    return rest if rest.startswith("item") else f"line {rest}"
+
+
+def _short(text: str, limit: int = 40) -> str:
+    return repr(text if len(text) <= limit else text[:limit] + "…")
 
 
 def _qid_note(split: Split, count: int, subsets: set[str], checked_text: bool) -> str:

@@ -28,6 +28,31 @@ _CODES = {"no": PRED_NO, "yes": PRED_YES, "unknown": PRED_UNKNOWN}
 
 
 @dataclass(frozen=True)
+class MetricInfo:
+    """How one metric is named and read: every view takes these facts from `METRIC_TABLE`, never its own list."""
+
+    name: str                         # the key in a metrics document
+    short: str                        # column label suffix ("F1", "yes%")
+    percent: bool                     # shown x100 with one decimal (else three decimals)
+    higher_is_better: bool | None     # None: neither (yes-ratio is best near the share of yes labels)
+    needs_probability: bool = False   # present only when the adapter gave P(yes)
+
+
+METRIC_TABLE: tuple[MetricInfo, ...] = (
+    MetricInfo("accuracy", "acc", True, True),
+    MetricInfo("f1", "F1", True, True),
+    MetricInfo("precision", "prec", True, True),
+    MetricInfo("recall", "rec", True, True),
+    MetricInfo("yes_ratio", "yes%", True, None),
+    MetricInfo("unknown_rate", "unk%", True, False),
+    MetricInfo("auroc", "AUROC", False, True, needs_probability=True),
+    MetricInfo("average_precision", "AP", False, True, needs_probability=True),
+    MetricInfo("ece", "ECE", False, False, needs_probability=True),
+)
+METRIC_INFO: Mapping[str, MetricInfo] = {m.name: m for m in METRIC_TABLE}
+
+
+@dataclass(frozen=True)
 class MetricConvention:
     """How a parser's verdicts are counted; the default is deem-eval's own."""
 

@@ -10,12 +10,14 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Final, Literal
 
 from deem_eval.scoring.metrics import MetricConvention
 
-YES, NO, UNKNOWN = "yes", "no", "unknown"
 Verdict = Literal["yes", "no", "unknown"]
+YES: Final = "yes"
+NO: Final = "no"
+UNKNOWN: Final = "unknown"
 
 _WORDS = re.compile(r"[a-z]+(?:'[a-z]+)?")
 _NEGATIONS = frozenset({"no", "not", "none", "nope", "never", "nothing", "neither", "nor", "nobody", "nowhere",
@@ -73,7 +75,7 @@ _STOP = frozenset(str.split(
     "a an the there there's is are was were be been it it's its this that these those in on of at to for by with "
     "image picture photo scene i i'm see seen can any some one ones do does has have very really seem seems appear "
     "appears appearing also only and or clearly visible present which who here so just well like"))
-_QUICK = {"yes": YES, "yes.": YES, "yes!": YES, "no": NO, "no.": NO, "no!": NO, "": UNKNOWN}
+_QUICK: dict[str, Verdict] = {"yes": YES, "yes.": YES, "yes!": YES, "no": NO, "no.": NO, "no!": NO, "": UNKNOWN}
 
 
 def _negative(clause: str) -> bool:

@@ -14,10 +14,10 @@ from typing import Any
 
 import numpy as np
 
-from deem_eval.scoring.metrics import Metrics, compute_metrics, encode_gold, encode_predictions, grouped_metrics
-from deem_eval.scoring.parsing import Parser
 from deem_eval.core.registry import PARSERS
 from deem_eval.core.splits import Sample
+from deem_eval.scoring.metrics import Metrics, compute_metrics, encode_gold, encode_predictions, grouped_metrics
+from deem_eval.scoring.parsing import Parser
 
 MAX_GROUP_VALUES = 100   # fields with more distinct values (image ids, ...) are not broken down
 
@@ -114,11 +114,11 @@ def _subset_means(subsets: Mapping[str, Metrics]) -> dict[str, float | None]:
 
 
 def _logit_text_agreement(parser: Parser, answers: Sequence[Answer]) -> dict[str, Any] | None:
-    both = [a for a in answers if a.output is not None and a.yes_prob is not None]
+    both = [(a.output, a.yes_prob) for a in answers if a.output is not None and a.yes_prob is not None]
     if not both:
         return None
-    texts = parser.parse_many(a.output for a in both)
-    decided = [(t, a.yes_prob >= 0.5) for t, a in zip(texts, both) if t != "unknown"]
+    texts = parser.parse_many(output for output, _ in both)
+    decided = [(t, yes_prob >= 0.5) for t, (_, yes_prob) in zip(texts, both) if t != "unknown"]
     agree = sum((t == "yes") == p for t, p in decided)
     return {"n": len(both), "n_decided": len(decided),
             "rate": agree / len(decided) if decided else None}

@@ -47,7 +47,7 @@ MAX_ROWS_PER_FIELD = 12
 
 def print_metrics(metrics: Mapping[str, Any], title: str) -> None:
     """Overall and per-group rows; accuracy and F1 with their 95% intervals, the rest as points."""
-    from rich.console import Console
+    from rich.console import Console, JustifyMethod
     from rich.table import Table
 
     with_ci = ("accuracy", "f1")
@@ -55,7 +55,9 @@ def print_metrics(metrics: Mapping[str, Any], title: str) -> None:
     if "auroc" in metrics["overall"]:
         points += ["auroc", "ece"]
     table = Table(title=terminal_text(title), title_justify="left")
-    for name, justify in [("group", "left"), ("n", "right"), *((c, "right") for c in (*with_ci, *points))]:
+    columns: list[tuple[str, JustifyMethod]] = [("group", "left"), ("n", "right"),
+                                                *((c, "right") for c in (*with_ci, *points))]
+    for name, justify in columns:
         table.add_column(name.replace("_", " "), justify=justify, no_wrap=True)
 
     def row(label: str, m: Mapping[str, Any]) -> None:

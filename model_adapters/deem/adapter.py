@@ -21,11 +21,13 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from deem_eval.core.adapters import ModelAdapter, Request
 from deem_eval.core.errors import DeemEvalError
 
+if TYPE_CHECKING:
+    from model_adapters.generation import YesNoTokens
 
 @dataclass(frozen=True)
 class DeemAdapterConfig:
@@ -96,7 +98,7 @@ class DeemAdapter(ModelAdapter):
                                      components=config.components, download=config.download)
             self.label = f"deem:{preset.name}"
         self._backoff = OomBackoff(config.max_batch)
-        self._yes_no = None
+        self._yes_no: YesNoTokens | None = None
         self._torch = torch
 
     # ---- protocol -------------------------------------------------------------------------------------
@@ -115,12 +117,13 @@ class DeemAdapter(ModelAdapter):
     def yes_probability(self, batch: Sequence[Request]) -> list[float]:
         from model_adapters.generation import find_yes_no_tokens, yes_probability_from_logits
 
-        if self._yes_no is None:
-            self._yes_no = find_yes_no_tokens(self.model.tokenizer, what=self.label)
+        yes_no = self._yes_no
+        if yes_no is None:
+            yes_no = self._yes_no = find_yes_no_tokens(self.model.tokenizer, what=self.label)
 
         def score(chunk):
             logits = self.model.next_token_logits(*self._inputs(chunk))
-            return yes_probability_from_logits(logits, self._yes_no).tolist()
+            return yes_probability_from_logits(logits, yes_no).tolist()
 
         return self._backoff.run(list(batch), score)
 

@@ -147,6 +147,8 @@ def build_target(opt: AlignOptions, device: torch.device):
                                 download=opt.download)
         return DeemCsrTarget(model, opt.groups), teacher
     if opt.target == "llava":
+        if opt.llava is None or opt.diffusion is None:     # (checked with the options; here for the types)
+            raise DeemEvalError("--target llava needs --llava PATH_OR_HUB_ID and --diffusion SPEC")
         model, processor = _load_llava(opt.llava, device, frozen)
         teacher = build_teacher(diffusion_config_for(opt.diffusion), seed=opt.seed, device=device, dtype=frozen,
                                 components=opt.components, download=opt.download)
@@ -180,9 +182,12 @@ def _check_components_first(opt: AlignOptions, expect) -> None:
 def _load_llava(name: str, device: torch.device, dtype: torch.dtype):
     from transformers import AutoModelForImageTextToText, AutoProcessor
 
+    from .init import move_
+
     try:
         processor = AutoProcessor.from_pretrained(name)
-        model = AutoModelForImageTextToText.from_pretrained(name, dtype=dtype).to(device)
+        model = AutoModelForImageTextToText.from_pretrained(name, dtype=dtype)
+        move_(model, device)
     except OSError as exc:
         raise DeemEvalError(f"cannot load LLaVA-style model {name!r}: {exc}") from None
     return model, processor
@@ -212,7 +217,9 @@ def _load_example(example: Example) -> Any | None:
 
 def _batch(data: AlignData, opt: AlignOptions, position: int, min_side: int) -> tuple[list, list, int, int]:
     """(images, captions, next position, skipped): `batch_size` usable examples from `position` on."""
-    images, captions, skipped = [], [], 0
+    images: list[Any] = []
+    captions: list[str | None] = []
+    skipped = 0
     while len(images) < opt.batch_size:
         if skipped > 10 * opt.batch_size + len(data):
             raise DeemEvalError(f"{data.source}: no readable images of at least {min_side} px")

@@ -48,7 +48,7 @@ class AlignCommand:
         m.add_argument("--llava", help="LLaVA-style model directory or hub id (with --target llava)")
         m.add_argument("--diffusion", help="diffusion teacher: sd-2.1-base | random-tiny | DIR | hub:org/name "
                                            "(DEEM default: the model config's)")
-        m.add_argument("--train", default=",".join(("encoder", "tokenizer", "xattn")),
+        m.add_argument("--train", default="encoder,tokenizer,xattn",
                        help="DEEM parameter groups to train, comma-separated (default encoder,tokenizer,xattn)")
         m.add_argument("--train-projector", action="store_true", help="llava: also train the multi-modal projector")
         m.add_argument("--components", type=_path, help="directory with <org>/<name> copies of component checkpoints")

@@ -79,6 +79,7 @@ def load_checkpoint(directory: Path, *, expect: DeemConfig | None = None, device
     """A DeemModel from `directory`; refuses a config that differs from `expect` (listing the differences)."""
     from safetensors.torch import load_file
 
+    from .init import move_
     from .model import DeemModel
     from .presets import build_model
 
@@ -93,7 +94,9 @@ def load_checkpoint(directory: Path, *, expect: DeemConfig | None = None, device
 
         tokenizer = _saved_tokenizer(directory, required=True)
         with _readable(directory / "llm"):
-            llm = LlamaForCausalLM.from_pretrained(str(directory / "llm"), dtype=dtype).to(device).eval()
+            llm = LlamaForCausalLM.from_pretrained(str(directory / "llm"), dtype=dtype)
+            move_(llm, device)
+            llm.eval()
         model = DeemModel(config, llm, tokenizer)
     elif meta["contents"] == "delta":
         model = build_model(config, seed=int(meta.get("seed", 0)), device=device, dtype=dtype,

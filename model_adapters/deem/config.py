@@ -186,7 +186,7 @@ def _from_dict(cls: type, data: dict[str, Any]) -> Any:
     kwargs = {}
     for key, value in data.items():
         hint = hints[key]
-        if dataclasses.is_dataclass(hint):
+        if isinstance(hint, type) and dataclasses.is_dataclass(hint):
             kwargs[key] = _from_dict(hint, value)
         elif typing.get_origin(hint) is tuple and value is not None:
             kwargs[key] = tuple(value)
@@ -197,9 +197,9 @@ def _from_dict(cls: type, data: dict[str, Any]) -> Any:
 
 def config_differences(a: Any, b: Any, path: str = "") -> list[str]:
     """Human-readable differences between two configs (dataclasses or their dicts): ["llm.hidden_size: 64 != 128"]."""
-    if dataclasses.is_dataclass(a):
+    if dataclasses.is_dataclass(a) and not isinstance(a, type):
         a = to_jsonable(dataclasses.asdict(a))
-    if dataclasses.is_dataclass(b):
+    if dataclasses.is_dataclass(b) and not isinstance(b, type):
         b = to_jsonable(dataclasses.asdict(b))
     if isinstance(a, dict) and isinstance(b, dict):
         out: list[str] = []

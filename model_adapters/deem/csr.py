@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import torch
 from torch import nn
@@ -22,6 +22,9 @@ from deem_eval.core.errors import DeemEvalError
 
 from .diffusion import DiffusionTeacher
 from .images import open_rgb, to_pixels
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel
 
 DEEM_GROUPS = ("encoder", "tokenizer", "xattn")
 
@@ -112,8 +115,8 @@ class LlavaCsrTarget:
 
     kind = "llava"
 
-    def __init__(self, model: nn.Module, processor, condition_dim: int, *, seed: int = 0, max_text_tokens: int = 512,
-                 train_projector: bool = False):
+    def __init__(self, model: PreTrainedModel, processor, condition_dim: int, *, seed: int = 0,
+                 max_text_tokens: int = 512, train_projector: bool = False):
         from .init import init_generic
 
         self.model, self.processor, self.max_text_tokens = model, processor, max_text_tokens

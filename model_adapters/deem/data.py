@@ -16,7 +16,7 @@ import tarfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 from deem_eval.core.errors import DeemEvalError
 
@@ -41,7 +41,13 @@ class AlignData(Sequence[Example]):
     def __len__(self) -> int:
         return len(self._examples)
 
-    def __getitem__(self, index):  # type: ignore[override]
+    @overload
+    def __getitem__(self, index: int) -> Example: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[Example]: ...
+
+    def __getitem__(self, index: int | slice) -> Example | Sequence[Example]:
         return self._examples[index]
 
 
@@ -61,8 +67,8 @@ def caption_source(*, images: Path | None = None, jsonl: Path | None = None, dat
         return jsonl_data(jsonl)
     if webdataset is not None:
         return webdataset_data(webdataset)
-    return dataset_data(dataset, split=dataset_split, image_column=image_column,  # type: ignore[arg-type]
-                        caption_column=caption_column)
+    assert dataset is not None  # exactly one of the four sources was given
+    return dataset_data(dataset, split=dataset_split, image_column=image_column, caption_column=caption_column)
 
 
 def folder_data(directory: Path) -> AlignData:
@@ -131,7 +137,7 @@ class _DatasetExamples(Sequence[Example]):
     def __len__(self) -> int:
         return len(self.ds)
 
-    def __getitem__(self, index):  # type: ignore[override]
+    def __getitem__(self, index):
         row = self.ds[int(index)]
         image = row[self.image_column]
         if isinstance(image, str):
@@ -167,16 +173,17 @@ class ShardData(AlignData):
 
     def __init__(self, examples: _ShardExamples, *, source: str, captioned: int, without_image: int):
         super().__init__(examples, source=source, captioned=captioned)
+        self._shard_examples = examples
         self.without_image = without_image
 
     @property
     def failed(self) -> dict[str, str]:
-        return dict(self._examples.failed)  # type: ignore[attr-defined]
+        return dict(self._shard_examples.failed)
 
     @property
     def keys(self) -> tuple[str, ...]:
         """The samples' keys in index order (without reading any member)."""
-        return tuple(s.key for s in self._examples.samples)  # type: ignore[attr-defined]
+        return tuple(s.key for s in self._shard_examples.samples)
 
 
 class _ShardExamples(Sequence[Example]):
@@ -189,7 +196,7 @@ class _ShardExamples(Sequence[Example]):
     def __len__(self) -> int:
         return len(self.samples)
 
-    def __getitem__(self, index):  # type: ignore[override]
+    def __getitem__(self, index):
         from .images import UnreadableImage, open_rgb
 
         sample = self.samples[int(index)]
@@ -218,9 +225,10 @@ def _read_caption(handle, sample: _ShardSample) -> str | None:
     if member is None:
         return None
     try:
-        text = _read_member(handle, sample.shard, member).decode("utf-8")
+        raw = _read_member(handle, sample.shard, member).decode("utf-8")
+        text: str | None = raw
         if member.name.endswith(".json"):
-            obj = json.loads(text)
+            obj = json.loads(raw)
             text = obj.get("caption") if isinstance(obj, dict) else None
             if text is not None and not isinstance(text, str):
                 raise ValueError(f"\"caption\" is {type(text).__name__}, not text")

@@ -23,6 +23,8 @@ from torch import nn
 
 
 class DeformableCrossAttention(nn.Module):
+    scale_ratios: torch.Tensor  # a (non-persistent) buffer
+
     def __init__(self, *, query_dim: int, value_dim: int, scale_ratios: tuple[float, ...], heads: int, points: int,
                  eps: float = 1e-6, gated: bool = True):
         super().__init__()
@@ -74,6 +76,8 @@ class DeformableCrossAttention(nn.Module):
             w = weights[:, :, i].reshape(b * h, 1, n, p).to(sampled.dtype)                     # [B*H, 1, L, P]
             term = (sampled * w).sum(-1)                                                       # [B*H, hd, L]
             out = term if out is None else out + term
+        if out is None:
+            raise ValueError("DeformableCrossAttention: no feature levels to attend to")
         out = out.view(b, h * self.head_dim, n).transpose(1, 2)
         update = self.output_proj(out.to(hidden.dtype))
         if self.gate is not None:

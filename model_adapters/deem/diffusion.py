@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
@@ -20,6 +21,12 @@ from torch import nn
 from deem_eval.core.errors import DeemEvalError
 
 from .config import DiffusionConfig
+
+if TYPE_CHECKING:
+    # (the concrete modules: diffusers' top-level names type-check as its torch-less placeholder classes)
+    from diffusers.models.autoencoders.autoencoder_kl import AutoencoderKL
+    from diffusers.models.unets.unet_2d_condition import UNet2DConditionModel
+    from diffusers.schedulers.scheduling_ddpm import DDPMScheduler
 
 
 def squeeze_timesteps(t0: torch.Tensor, total: int, t_min: int, t_max: int) -> torch.Tensor:
@@ -32,9 +39,10 @@ def squeeze_timesteps(t0: torch.Tensor, total: int, t_min: int, t_max: int) -> t
 class DiffusionTeacher(nn.Module):
     """`vae` None: a pixel-space teacher (DEEM-micro's micro-SD), whose "latents" are the images themselves."""
 
-    def __init__(self, unet: nn.Module, vae: nn.Module | None, scheduler, config: DiffusionConfig):
+    def __init__(self, unet: UNet2DConditionModel, vae: AutoencoderKL | None, scheduler,
+                 config: DiffusionConfig):
         super().__init__()
-        width = unet.config.cross_attention_dim
+        width = unet.config["cross_attention_dim"]
         if config.condition_dim <= 0:          # "whatever the UNet takes" (LLaVA + CSR sizes its projection to it)
             config = dataclasses.replace(config, condition_dim=width)
         self.unet, self.vae, self.scheduler, self.config = unet, vae, scheduler, config
@@ -61,10 +69,13 @@ class DiffusionTeacher(nn.Module):
         if self.vae is None:
             return images.to(next(self.unet.parameters()).dtype)
         vae_dtype = next(self.vae.parameters()).dtype
-        dist = self.vae.encode(images.to(vae_dtype)).latent_dist
+        encoded = self.vae.encode(images.to(vae_dtype))
+        if isinstance(encoded, tuple):
+            raise TypeError("AutoencoderKL.encode returned a tuple although return_dict is True")
+        dist = encoded.latent_dist
         noise = torch.randn(dist.mean.shape, generator=generator, device=generator.device,
                             dtype=torch.float32).to(dist.mean.device, dist.mean.dtype)
-        return (dist.mean + dist.std * noise) * self.vae.config.scaling_factor
+        return (dist.mean + dist.std * noise) * self.vae.config["scaling_factor"]
 
     def loss(self, images: torch.Tensor, condition: torch.Tensor, generator: torch.Generator, *,
              mmfs=None, levels: list[torch.Tensor] | None = None) -> torch.Tensor:
@@ -97,9 +108,13 @@ def build_teacher(config: DiffusionConfig, *, seed: int = 0, device: str | torch
                   download: bool = False) -> DiffusionTeacher:
     """"random": the config's small UNet/VAE with seeded weights; otherwise a diffusers checkpoint
     (directory with unet/, vae/, scheduler/, or "hub:org/name")."""
-    from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel
+    from diffusers.models.autoencoders.autoencoder_kl import AutoencoderKL
+    from diffusers.models.unets.unet_2d_condition import UNet2DConditionModel
+    from diffusers.schedulers.scheduling_ddpm import DDPMScheduler
 
-    from .init import init_generic
+    from .init import init_generic, move_
+
+    vae: AutoencoderKL | None
 
     if config.source == "random":
         if not (config.unet and config.vae and config.scheduler):
@@ -121,11 +136,11 @@ def build_teacher(config: DiffusionConfig, *, seed: int = 0, device: str | torch
         # no vae/ folder: a pixel-space teacher (micro-SD)
         vae = AutoencoderKL.from_pretrained(str(path), subfolder="vae") if (Path(path) / "vae").is_dir() else None
         scheduler = DDPMScheduler.from_pretrained(str(path), subfolder="scheduler")
-    unet.to(device=device)
+    move_(unet, device=device)
     if vae is not None:
-        vae.to(device=device)                    # the VAE encoder runs in fp32 (as DEEM does)
+        move_(vae, device=device)                # the VAE encoder runs in fp32 (as DEEM does)
     if dtype != torch.float32:
-        unet.to(dtype=dtype)
+        move_(unet, dtype=dtype)
     return DiffusionTeacher(unet, vae, scheduler, config)
 
 

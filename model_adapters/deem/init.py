@@ -9,6 +9,7 @@ offset biases, small output projections) come after the generic ones.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 from torch import nn
@@ -16,6 +17,13 @@ from torch import nn
 from deem_eval.core.rng import derive_torch_generator
 
 from .deform_attn import DeformableCrossAttention
+
+
+def move_(module: nn.Module, *args: Any, **kwargs: Any) -> None:
+    """`module.to(*args, **kwargs)`, in place like every nn.Module.to, called through the nn.Module type:
+    transformers and diffusers override `to` under `functools.wraps(nn.Module.to)`, which a type checker
+    takes for an unbound function (so `model.to(device)` on their classes does not type-check)."""
+    module.to(*args, **kwargs)
 
 
 def _gen(seed: int, name: str, device: torch.device) -> torch.Generator:
@@ -73,4 +81,6 @@ def init_xattn(block: DeformableCrossAttention, seed: int, prefix: str, offset_i
     for lin in ("value_proj", "output_proj"):
         w = getattr(block, lin).weight
         _uniform_(w, math.sqrt(6.0 / (w.shape[0] + w.shape[1])), seed, f"{prefix}.{lin}.weight")
+    if block.gate is None:
+        raise ValueError(f"init_xattn: {prefix} is an ungated block (gated=False); it has no gate to close")
     block.gate.zero_()

@@ -33,7 +33,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, overload
 
 from deem_eval.core.errors import DeemEvalError
 from deem_eval.core.jsonio import read_json_records
@@ -79,7 +79,13 @@ class InstructData(Sequence[InstructExample]):
     def __len__(self) -> int:
         return len(self._examples)
 
-    def __getitem__(self, index):  # type: ignore[override]
+    @overload
+    def __getitem__(self, index: int) -> InstructExample: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[InstructExample]: ...
+
+    def __getitem__(self, index: int | slice) -> InstructExample | Sequence[InstructExample]:
         return self._examples[index]
 
     def __repr__(self) -> str:
@@ -164,7 +170,8 @@ def _name(obj: dict, where: str) -> str:
 
 def _llava(records: list[tuple[str, Any]], path: Path, image_folder: Path | None) -> InstructData:
     folder = Path(image_folder).expanduser() if image_folder is not None else path.parent
-    examples, skipped = [], {}
+    examples: list[InstructExample] = []
+    skipped: dict[str, int] = {}
     for where, obj in records:
         if not isinstance(obj, dict):
             raise DeemEvalError(f"{where}: expected a JSON object, got {type(obj).__name__}")

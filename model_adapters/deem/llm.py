@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import cast
 
 import torch
 from torch import nn
@@ -52,11 +53,14 @@ class ImageContext:
         """Block `index`'s projected values for a batch of `batch` rows (a multiple of the image batch)."""
         key = (index, batch)
         if key not in self._values:
-            base = self._values.get((index, self.levels[0].shape[0]))
+            levels = self.levels
+            if levels is None:
+                raise RuntimeError("ImageContext.values() was called outside bound(...)")
+            base = self._values.get((index, levels[0].shape[0]))
             if base is None:
-                base = block.values(self.levels)
-                self._values[(index, self.levels[0].shape[0])] = base
-            repeat = batch // self.levels[0].shape[0]
+                base = block.values(levels)
+                self._values[(index, levels[0].shape[0])] = base
+            repeat = batch // levels[0].shape[0]
             self._values[key] = base if repeat == 1 else [
                 v.view(-1, block.heads, *v.shape[1:]).repeat_interleave(repeat, dim=0).flatten(0, 1) for v in base]
         return self._values[key]
@@ -72,6 +76,8 @@ class ImageContext:
             raise DeemEvalError("DEEM cross-attention was called without position_ids, so it cannot tell which "
                                 "tokens follow the image; call the LLM with position_ids (DeemModel does)")
         image_pos = self.image_pos
+        if image_pos is None:
+            raise RuntimeError("ImageContext.mask() was called outside bound(...)")
         repeat = batch // image_pos.shape[0]
         if repeat != 1:
             image_pos = image_pos.repeat_interleave(repeat)
@@ -114,9 +120,10 @@ def build_xattn_blocks(config: DeemConfig) -> nn.ModuleList:
 
 def attach_xattn(llm: nn.Module, blocks: nn.ModuleList, layer_indices: list[int], context: ImageContext) -> list:
     """Register the hooks; returns their handles (remove() them to detach)."""
-    layers = llm.model.layers
+    layers = cast(nn.ModuleList, cast(nn.Module, llm.model).layers)      # a Hugging Face Llama's decoder layers
     handles = []
-    for index, (layer_idx, block) in enumerate(zip(layer_indices, blocks)):
+    for index, (layer_idx, module) in enumerate(zip(layer_indices, blocks)):
+        block = cast(LayerCrossAttention, module)                            # build_xattn_blocks' blocks
         block.bind(index, context)
         handles.append(layers[layer_idx].register_forward_hook(block.layer_hook, with_kwargs=True))
     return handles

@@ -29,7 +29,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from functools import partial
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -54,6 +54,7 @@ class FeatureInjection(nn.Module):
                                              gated=False)
         self.zero_conv = nn.Conv2d(channels, channels, kernel_size=1)
         nn.init.zeros_(self.zero_conv.weight)
+        assert self.zero_conv.bias is not None  # nn.Conv2d's default bias=True
         nn.init.zeros_(self.zero_conv.bias)
 
     def forward(self, feature: torch.Tensor, levels: list[torch.Tensor]) -> torch.Tensor:
@@ -109,17 +110,18 @@ class MMFSNet(nn.Module):
     def attach(self, unet: nn.Module) -> list[torch.utils.hooks.RemovableHandle]:
         """Register the hooks on `unet` (remove() the returned handles to detach)."""
         skips, counts, mid = skip_layout(unet)
-        mine = [s.attn.query_proj.in_features for s in self.skips]
+        mine = [self._skip(i).attn.query_proj.in_features for i in range(len(self.skips))]
         if mine != skips or (mid is None) != (self.mid is None):
             raise ValueError(f"MMFSNet was built for skips {mine} (mid: {self.mid is not None}); this UNet has "
                              f"{skips} (mid: {mid is not None})")
-        handles = [unet.up_blocks[-1].register_forward_pre_hook(self._conv_in_hook, with_kwargs=True)]
+        up_blocks, down_blocks = cast(nn.ModuleList, unet.up_blocks), cast(nn.ModuleList, unet.down_blocks)
+        handles = [up_blocks[-1].register_forward_pre_hook(self._conv_in_hook, with_kwargs=True)]
         first = 1
-        for block, count in zip(unet.down_blocks, counts):
+        for block, count in zip(down_blocks, counts):
             handles.append(block.register_forward_hook(partial(self._down_hook, first, count)))
             first += count
         if self.mid is not None:
-            handles.append(unet.mid_block.register_forward_hook(self._mid_hook))
+            handles.append(cast(nn.Module, unet.mid_block).register_forward_hook(self._mid_hook))
         return handles
 
     @contextmanager
@@ -138,10 +140,16 @@ class MMFSNet(nn.Module):
         finally:
             self._levels = None
 
+    def _skip(self, i: int) -> FeatureInjection:
+        return cast(FeatureInjection, self.skips[i])
+
     def _residual(self, site: FeatureInjection, feature: torch.Tensor) -> torch.Tensor:
-        if feature.shape[0] != self._levels[0].shape[0]:
-            raise ValueError(f"UNet batch {feature.shape[0]} != image batch {self._levels[0].shape[0]}")
-        return site(feature, self._levels)
+        levels = self._levels
+        if levels is None:
+            raise RuntimeError("MMFSNet: a residual was asked for outside bound(levels)")
+        if feature.shape[0] != levels[0].shape[0]:
+            raise ValueError(f"UNet batch {feature.shape[0]} != image batch {levels[0].shape[0]}")
+        return site(feature, levels)
 
     def _conv_in_hook(self, module: nn.Module, args: tuple, kwargs: dict) -> tuple[tuple, dict] | None:
         if self._levels is None:
@@ -149,7 +157,7 @@ class MMFSNet(nn.Module):
         if "res_hidden_states_tuple" not in kwargs:
             raise RuntimeError("MMFSNet: the last up block was not called with res_hidden_states_tuple=...")
         res = kwargs["res_hidden_states_tuple"]
-        first = res[0] + self._residual(self.skips[0], res[0])
+        first = res[0] + self._residual(self._skip(0), res[0])
         return args, {**kwargs, "res_hidden_states_tuple": (first, *res[1:])}
 
     def _down_hook(self, first: int, count: int, module: nn.Module, args: tuple, output: tuple) -> tuple | None:
@@ -158,8 +166,10 @@ class MMFSNet(nn.Module):
         hidden, states, *rest = output
         if len(states) != count:
             raise RuntimeError(f"MMFSNet: a down block returned {len(states)} res samples, expected {count}")
-        states = tuple(s + self._residual(self.skips[first + i], s) for i, s in enumerate(states))
+        states = tuple(s + self._residual(self._skip(first + i), s) for i, s in enumerate(states))
         return (hidden, states, *rest)
 
     def _mid_hook(self, module: nn.Module, args: tuple, output: torch.Tensor) -> torch.Tensor | None:
-        return None if self._levels is None else output + self._residual(self.mid, output)
+        if self._levels is None or self.mid is None:   # (attach() hooks the mid block only when there is one)
+            return None
+        return output + self._residual(self.mid, output)

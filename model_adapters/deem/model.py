@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
@@ -20,6 +21,9 @@ from deem_eval.core.errors import DeemEvalError
 from .config import IMAGE_START_TOKEN, IMAGE_TOKEN, DeemConfig
 from .llm import ImageContext, attach_xattn, build_xattn_blocks, xattn_layer_indices
 from .visual import VisualOutput, VisualTokenizer
+
+if TYPE_CHECKING:
+    from transformers import LlamaForCausalLM
 
 
 @dataclass
@@ -52,7 +56,7 @@ def caption_batch(tokenizer, prefix: list[int], captions: Sequence[str], max_tok
 
 
 class DeemModel(nn.Module):
-    def __init__(self, config: DeemConfig, llm: nn.Module, tokenizer):
+    def __init__(self, config: DeemConfig, llm: LlamaForCausalLM, tokenizer):
         super().__init__()
         self.config = config
         hidden = llm.config.hidden_size

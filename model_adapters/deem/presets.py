@@ -12,24 +12,32 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, cast
 
 import torch
 
 from deem_eval.core.errors import DeemEvalError, did_you_mean
 
-from .config import (ConvNeXtConfig, DeemConfig, DiffusionConfig, LlmConfig, VisualConfig, XAttnConfig,
-                     config_differences)
+from .config import (
+    ConvNeXtConfig,
+    DeemConfig,
+    DiffusionConfig,
+    LlmConfig,
+    VisualConfig,
+    XAttnConfig,
+    config_differences,
+)
 
-TINY_UNET = dict(sample_size=16, in_channels=4, out_channels=4, layers_per_block=1,
-                 block_out_channels=[16, 32], down_block_types=["CrossAttnDownBlock2D", "DownBlock2D"],
-                 up_block_types=["UpBlock2D", "CrossAttnUpBlock2D"], cross_attention_dim=32,
-                 attention_head_dim=8, norm_num_groups=8)
-TINY_VAE = dict(in_channels=3, out_channels=3, latent_channels=4, block_out_channels=[8, 16],
-                down_block_types=["DownEncoderBlock2D", "DownEncoderBlock2D"],
-                up_block_types=["UpDecoderBlock2D", "UpDecoderBlock2D"], layers_per_block=1, norm_num_groups=8,
-                sample_size=32)
-SD_SCHEDULER = dict(num_train_timesteps=1000, beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
-                    prediction_type="epsilon", clip_sample=False, steps_offset=1)
+TINY_UNET = {"sample_size": 16, "in_channels": 4, "out_channels": 4, "layers_per_block": 1,
+                 "block_out_channels": [16, 32], "down_block_types": ["CrossAttnDownBlock2D", "DownBlock2D"],
+                 "up_block_types": ["UpBlock2D", "CrossAttnUpBlock2D"], "cross_attention_dim": 32,
+                 "attention_head_dim": 8, "norm_num_groups": 8}
+TINY_VAE = {"in_channels": 3, "out_channels": 3, "latent_channels": 4, "block_out_channels": [8, 16],
+                "down_block_types": ["DownEncoderBlock2D", "DownEncoderBlock2D"],
+                "up_block_types": ["UpDecoderBlock2D", "UpDecoderBlock2D"], "layers_per_block": 1, "norm_num_groups": 8,
+                "sample_size": 32}
+SD_SCHEDULER = {"num_train_timesteps": 1000, "beta_start": 0.00085, "beta_end": 0.012, "beta_schedule": "scaled_linear",
+                    "prediction_type": "epsilon", "clip_sample": False, "steps_offset": 1}
 
 DEEM_TINY = DeemConfig(
     name="deem-tiny",
@@ -126,7 +134,8 @@ def resolve_components(config: DeemConfig, *, roles: tuple[str, ...], components
     """Paths for every hub/path source the build needs; a DeemEvalError listing all missing ones."""
     sources = {"image encoder": config.encoder_source, "LLM": config.llm_source,
                "tokenizer": config.tokenizer_source, "diffusion": config.diffusion.source}
-    found, missing = {}, []
+    found: dict[str, Path] = {}
+    missing: list[tuple[str, str]] = []
     for role in roles:
         source = sources[role]
         if source in LOCAL_SOURCES:
@@ -175,12 +184,15 @@ def build_tokenizer(config: DeemConfig, paths: dict[str, Path]):
 def llama_config(llm: LlmConfig):
     from transformers import LlamaConfig
 
+    # rope_theta: a keyword transformers 4.x declares and 5.x still accepts (into rope_parameters) without
+    # declaring it, so it goes through **kwargs
+    legacy: dict[str, Any] = {"rope_theta": llm.rope_theta}
     return LlamaConfig(vocab_size=llm.vocab_size, hidden_size=llm.hidden_size,
                        intermediate_size=llm.intermediate_size, num_hidden_layers=llm.num_layers,
                        num_attention_heads=llm.num_heads, num_key_value_heads=llm.num_kv_heads,
                        max_position_embeddings=llm.max_position_embeddings, rms_norm_eps=llm.rms_norm_eps,
-                       rope_theta=llm.rope_theta, bos_token_id=llm.bos_token_id, eos_token_id=llm.eos_token_id,
-                       pad_token_id=llm.pad_token_id, tie_word_embeddings=False)
+                       bos_token_id=llm.bos_token_id, eos_token_id=llm.eos_token_id,
+                       pad_token_id=llm.pad_token_id, tie_word_embeddings=False, **legacy)
 
 
 def _llm_shape(hf_config) -> LlmConfig:
@@ -202,7 +214,7 @@ def _first(value):
 def build_llm(config: DeemConfig, paths: dict[str, Path], *, seed: int, device: torch.device, dtype: torch.dtype):
     from transformers import LlamaForCausalLM
 
-    from .init import init_generic
+    from .init import init_generic, move_
 
     if config.llm_source in ("random", "micro"):
         with torch.device(device):
@@ -211,7 +223,8 @@ def build_llm(config: DeemConfig, paths: dict[str, Path], *, seed: int, device: 
         # search fragile to float noise), as the tiny HF test models do
         init_generic(llm, seed, "llm", style="normal", std=config.llm.init_std)
         return llm.eval()
-    llm = LlamaForCausalLM.from_pretrained(str(paths["LLM"]), dtype=dtype).to(device)
+    llm = LlamaForCausalLM.from_pretrained(str(paths["LLM"]), dtype=dtype)
+    move_(llm, device)
     # only the shape matters: token ids and rope details are whatever the checkpoint says
     keys = ("vocab_size", "hidden_size", "intermediate_size", "num_layers", "num_heads", "num_kv_heads")
     diffs = [d for d in config_differences({k: getattr(config.llm, k) for k in keys},
@@ -228,6 +241,7 @@ def build_model(config: DeemConfig, *, seed: int = 0, device: str | torch.device
     elsewhere (always for DEEM's own modules). Evaluation mode, no gradients enabled anywhere.
     `tokenizer` (e.g. a checkpoint's saved copy) replaces the config's tokenizer source."""
     from .convnext import load_open_clip_trunk
+    from .deform_attn import DeformableCrossAttention
     from .init import _normal_, init_generic, init_xattn
     from .model import DeemModel, text_vocabulary
 
@@ -250,7 +264,7 @@ def build_model(config: DeemConfig, *, seed: int = 0, device: str | torch.device
             _normal_(lin.weight, 1e-3, seed, f"{name}.weight")
             lin.bias.zero_()
         for i, block in enumerate(model.xattn):
-            init_xattn(block, seed, f"xattn.{i}", config.xattn.offset_init)
+            init_xattn(cast(DeformableCrossAttention, block), seed, f"xattn.{i}", config.xattn.offset_init)
         model.image_start.copy_(llm.get_input_embeddings().weight[:base_vocab].float().mean(0))
         # layer scale of a random trunk is the configured constant (init_generic leaves 1-D params alone)
         for name, p in model.visual.encoder.trunk.named_parameters():

@@ -48,7 +48,7 @@ class ResamplerLayer(nn.Module):
 
     def forward(self, x: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
         x = self.self_norm(x + self.self_attn(x))
-        if self.cross_attn is not None:
+        if self.cross_attn is not None and self.cross_norm is not None:
             x = self.cross_norm(x + self.cross_attn(x, context))
         return self.mlp_norm(x + self.mlp(x))
 

@@ -122,7 +122,7 @@ def _coerce(cls: type, data: dict[str, Any], where: str) -> Any:
     kwargs = {}
     for key, value in data.items():
         hint = hints[key]
-        if dataclasses.is_dataclass(hint):
+        if isinstance(hint, type) and dataclasses.is_dataclass(hint):
             if not isinstance(value, dict):
                 raise DeemEvalError(f"{where}: [{key}] must be a table")
             kwargs[key] = _coerce(hint, value, f"{where} [{key}]")

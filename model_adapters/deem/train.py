@@ -29,7 +29,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, Protocol
 
 import torch
 
@@ -159,7 +159,15 @@ def processes(device: torch.device) -> Processes:
     return Processes(rank, world)
 
 
-def train_stage(model, stage: StageConfig, data: Sequence[Any], out: Path, *, teacher=None, mmfs=None, seed: int = 0,
+class Examples(Protocol):
+    """What a stage reads its examples from: a length and integer indexing (a Sequence, or a view like it)."""
+
+    def __len__(self) -> int: ...
+
+    def __getitem__(self, index: int, /) -> Any: ...
+
+
+def train_stage(model, stage: StageConfig, data: Examples, out: Path, *, teacher=None, mmfs=None, seed: int = 0,
                 resume: bool = False, stop_at: int | None = None, save_every: int = 0, keep_last: int = 2,
                 progress: bool = True, provenance: dict[str, Any] | None = None) -> StageResult:
     """Run (or resume) one stage; writes checkpoints and `out/final`."""
@@ -196,7 +204,7 @@ def train_stage(model, stage: StageConfig, data: Sequence[Any], out: Path, *, te
     ident = identity(stage, {"seed": seed, "data": provenance.get("data_fingerprint"), "len": len(data),
                              "model": model.config.name,
                              "global_batch": per_process * procs.world * stage.grad_accum})
-    start, history = 0, []
+    start, history = 0, list[dict[str, Any]]()
     if existing and resume:
         start, history = _resume(existing[-1], ident, trainable, optimizer, scheduler)
     end = stage.steps if stop_at is None else min(stage.steps, stop_at)
@@ -223,10 +231,12 @@ def train_stage(model, stage: StageConfig, data: Sequence[Any], out: Path, *, te
             result.skipped_images += skipped
             for k, val in {"loss": float(loss.detach()), **logged}.items():
                 sums[k] = sums.get(k, 0.0) + val / stage.grad_accum
+        grads: list[torch.Tensor] = []
         for p in params:
             if p.grad is None:
                 p.grad = torch.zeros_like(p)
-        procs.average([p.grad for p in params])
+            grads.append(p.grad)
+        procs.average(grads)
         if procs.world > 1:
             logged_t = torch.tensor([sums[k] for k in sorted(sums)], dtype=torch.float64)
             procs.average([logged_t])
@@ -320,7 +330,7 @@ def export_final(path: Path, model, stage: StageConfig, mmfs, provenance: dict[s
     tmp = path.with_name(path.name + ".tmp")
     if tmp.exists():
         shutil.rmtree(tmp)
-    contents = "full" if "llm" in stage.train or model.config.llm_source == "micro" else "delta"
+    contents: Literal["full", "delta"] = "full" if "llm" in stage.train or model.config.llm_source == "micro" else "delta"
     save_checkpoint(model, tmp, contents=contents, seed=int(provenance.get("seed", 0)),
                     note=f"deem-eval stage {stage.name}")
     if mmfs is not None:

@@ -72,6 +72,9 @@ class MultiScaleEncoder(nn.Module):
 
 
 class VisualTokenizer(nn.Module):
+    pixel_mean: torch.Tensor  # (non-persistent) buffers
+    pixel_std: torch.Tensor
+
     def __init__(self, config: VisualConfig, llm_hidden: int, condition_dim: int):
         super().__init__()
         self.config = config

@@ -6,4 +6,4 @@ Importing this package is cheap; torch and transformers load when an adapter is 
 from .adapter import HFAdapter, HFConfig
 from .presets import PRESETS, Preset
 
-__all__ = ["HFAdapter", "HFConfig", "PRESETS", "Preset"]
+__all__ = ["PRESETS", "HFAdapter", "HFConfig", "Preset"]

@@ -23,8 +23,14 @@ from typing import Any, Literal
 from deem_eval.core.adapters import ModelAdapter, Request
 from deem_eval.core.errors import DeemEvalError
 from deem_eval.core.images import load_rgb
-from model_adapters.generation import (OomBackoff, YesNoTokens, find_yes_no_tokens, ordered_by_length,
-                                       restore_order, yes_probability_from_logits)
+from model_adapters.generation import (
+    OomBackoff,
+    YesNoTokens,
+    find_yes_no_tokens,
+    ordered_by_length,
+    restore_order,
+    yes_probability_from_logits,
+)
 
 from . import loading
 from .presets import NO_PRESET, PRESETS, Preset, preset_for_model_type
@@ -218,6 +224,8 @@ class HFAdapter(ModelAdapter):
         if sequences.shape[1] >= prompt.shape[1] and bool((sequences[:, :prompt.shape[1]] == prompt).all()):
             sequences = sequences[:, prompt.shape[1]:]          # decoder-only: the prompt is echoed
         if keep_first_step:
+            if self.yes_no is None:        # scoring "both" finds the yes/no tokens at construction
+                raise RuntimeError("HFAdapter: first-step scoring without yes/no tokens")
             probs = yes_probability_from_logits(out.logits[0], self.yes_no)
             self._first_step_probs.update({r.id: float(p) for r, p in zip(chunk, probs.tolist())})
         texts = self.tokenizer.batch_decode(sequences, skip_special_tokens=True)

@@ -88,8 +88,8 @@ def main(argv: list[str] | None = None) -> int:
     requests = make_requests(split, pick_samples(split, args.n))
     print(f"{len(requests)} samples of {split.name} ({split.meta.count} in the split)", flush=True)
 
-    common = dict(path=args.model_dir, preset=args.preset, dtype=args.dtype, max_new_tokens=args.max_new_tokens,
-                  scoring="both")
+    common = {"path": args.model_dir, "preset": args.preset, "dtype": args.dtype, "max_new_tokens": args.max_new_tokens,
+                  "scoring": "both"}
     t0 = time.perf_counter()
     v = VLLMAdapter(VLLMConfig(**common, logprobs=args.logprobs, gpu_memory_utilization=args.gpu_memory_utilization,
                                max_model_len=args.max_model_len))

@@ -16,7 +16,7 @@ import re
 from collections.abc import Callable
 
 from deem_eval.views.display import strip_controls, terminal_text
-from deem_eval.scoring.metrics import Estimate
+from deem_eval.scoring.metrics import METRIC_INFO, Estimate
 from deem_eval.views.leaderboard.table import Leaderboard, Row
 
 FORMATS = ("terminal", "md", "csv", "json", "latex", "html")
@@ -53,15 +53,15 @@ def _cells(board: Leaderboard, row: Row) -> list[tuple[str, str, str, bool]]:
         est = cell.estimate if cell else None
         out.append((_value_text(est, col.percent, cell.text if cell else None), _ci_text(est, col.percent),
                     cell.marks if cell else "", est is not None and board.is_marked(col.key, row)))
-    if board.average:
-        est = row.average
-        percent = board.average.metric not in ("auroc", "average_precision", "ece")
+    for avg in board.averages:
+        est = row.estimate(avg.key)
+        percent = METRIC_INFO[avg.metric].percent
         out.append((_value_text(est, percent), _ci_text(est, percent), "", False))
     return out
 
 
 def _header(board: Leaderboard) -> list[str]:
-    return ["#", "model"] + [c.label for c in board.columns] + ([board.average.label] if board.average else [])
+    return ["#", "model"] + [c.label for c in board.columns] + [a.label for a in board.averages]
 
 
 def _title(board: Leaderboard) -> str:
@@ -94,9 +94,15 @@ def to_plain(board: Leaderboard) -> str:
     """The terminal table as text (what print_terminal shows, without colour)."""
     from rich.console import Console
 
-    console = Console(file=io.StringIO(), width=200, color_system=None, force_terminal=False)
+    console = Console(file=io.StringIO(), width=_plain_width(board), color_system=None, force_terminal=False)
     print_terminal(board, console)
     return console.file.getvalue()
+
+
+def _plain_width(board: Leaderboard) -> int:
+    """Wide enough that no interval wraps ("[55.1, 58.6]" is 12 characters, plus borders)."""
+    longest = max([len(r.model) for r in board.rows] + [10])
+    return max(200, 15 * (len(_header(board)) - 2) + longest + 12)
 
 
 def print_terminal(board: Leaderboard, console=None) -> None:
@@ -106,7 +112,7 @@ def print_terminal(board: Leaderboard, console=None) -> None:
     if console is None:
         console = Console()
         if not console.is_terminal:            # piped or redirected: do not squeeze to 80 columns
-            console = Console(width=max(console.width, 200))
+            console = Console(width=max(console.width, _plain_width(board)))
     table = Table(title=terminal_text(_title(board)), title_justify="left", show_lines=False)
     for i, name in enumerate(terminal_text(h) for h in _header(board)):
         if i < 2:
@@ -186,7 +192,7 @@ def to_markdown(board: Leaderboard) -> str:
 def to_csv(board: Leaderboard) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    names = [c.label for c in board.columns] + ([board.average.label] if board.average else [])
+    names = [c.label for c in board.columns] + [a.label for a in board.averages]
     header = ["rank", "kind", "model", "source"]
     for name in names:
         header += [name, f"{name} ci_low", f"{name} ci_high", f"{name} n", f"{name} flags"]
@@ -194,7 +200,7 @@ def to_csv(board: Leaderboard) -> str:
     for row in board.measured + board.reported_rows:
         out = ["" if row.rank is None else row.rank, csv_text(row.kind), csv_text(row.model),
                csv_text(row.source or "")]
-        keys = [c.key for c in board.columns] + (["average"] if board.average else [])
+        keys = [c.key for c in board.columns] + [a.key for a in board.averages]
         for key in keys:
             est = row.estimate(key)
             cell = row.cells.get(key)
@@ -242,6 +248,8 @@ def to_json(board: Leaderboard) -> str:
             cells[key] = obj
         item = {"rank": row.rank, "kind": row.kind, "model": row.model, "cells": cells,
                 "average": est_json(row.average)}
+        if board.benchmark_averages:
+            item["benchmark_averages"] = {a.key: est_json(row.estimate(a.key)) for a in board.benchmark_averages}
         if row.kind == "reported":
             item["source"] = row.source
             item["paper_average"] = None if row.paper_average is None else row.paper_average / 100.0
@@ -256,6 +264,8 @@ def to_json(board: Leaderboard) -> str:
         "average": None if board.average is None else {"label": board.average.label,
                                                        "metric": board.average.metric,
                                                        "columns": list(board.average.keys)},
+        "benchmark_averages": [{"key": a.key, "label": a.label, "benchmark": a.benchmark, "metric": a.metric,
+                                "columns": list(a.keys)} for a in board.benchmark_averages],
         "rows": rows,
         "notes": board.notes,
         "superseded": [] if board.selection is None else [

@@ -35,24 +35,32 @@ BOLD_NOTE = ("bold (terminal: bold with *): the best row of an accuracy column, 
 UNAVAILABLE = "answers unavailable for paired tests"
 
 
-class _Answers:
-    """Each run's answers loaded once (a board reads a run for several columns); None where unreadable."""
+class Answers:
+    """Each run's answers loaded once (a board reads a run for several columns, and for its averages' intervals
+    as well as for bold); None where unreadable."""
 
     def __init__(self) -> None:
-        self._splits = SplitCache()
+        self.splits = SplitCache()
         self._runs: dict[str, ScoredRun | None] = {}
 
-    def get(self, run: RunInfo | None, column: Column) -> ScoredRun | None:
+    def scored(self, run: RunInfo | None) -> ScoredRun | None:
+        """The run's answers over the whole split (with images and group fields when its split is readable)."""
         if run is None:
             return None
         key = str(run.path)
         if key not in self._runs:
             try:
-                self._runs[key] = load_scored(run, self._splits)
-            except Exception:  # noqa: BLE001 - an unreadable run only loses its bold
+                self._runs[key] = load_scored(run, self.splits)
+            except Exception:  # noqa: BLE001 - an unreadable run only loses its bold and intervals
                 self._runs[key] = None
-        scored = self._runs[key]
+        return self._runs[key]
+
+    def get(self, run: RunInfo | None, column: Column) -> ScoredRun | None:
+        scored = self.scored(run)
         return None if scored is None else _restrict(scored, column)
+
+
+_Answers = Answers
 
 
 def _restrict(scored: ScoredRun, column: Column) -> ScoredRun | None:
@@ -63,12 +71,14 @@ def _restrict(scored: ScoredRun, column: Column) -> ScoredRun | None:
     if values is None:
         return None
     keep = [k for k, v in enumerate(values) if str(v) == column.value]
-    return ScoredRun(scored.run, [scored.ids[k] for k in keep], scored.gold_yes[keep], scored.pred[keep])
+    images = None if scored.images is None else [scored.images[k] for k in keep]
+    return ScoredRun(scored.run, [scored.ids[k] for k in keep], scored.gold_yes[keep], scored.pred[keep],
+                     images=images)
 
 
-def significant_best(board: Leaderboard) -> tuple[dict[str, str], list[str]]:
+def significant_best(board: Leaderboard, answers: Answers | None = None) -> tuple[dict[str, str], list[str]]:
     """(column key -> model whose cell is bold, notes). Only accuracy columns: McNemar tests correctness."""
-    answers = _Answers()
+    answers = answers or Answers()
     marked: dict[str, str] = {}
     tested, unavailable = 0, []
     for col in board.columns:

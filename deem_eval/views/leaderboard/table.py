@@ -3,17 +3,19 @@ with its 95% interval.
 
 When RobustVQA or POPE runs are present the columns follow the DEEM paper's Table 1 (RVQA-A, RVQA-R,
 RVQA-V, POPE-R, POPE-P, POPE-A, average), read from each run's per-`subset` metrics; any other split gets
-one column per metric (accuracy, plus F1 for POPE-style splits). Rendering lives in render.py.
+one column per metric. By default POPE-style splits also get F1 and yes-ratio columns (the hallucination
+signal POPE exists for). With columns from two or more benchmarks each benchmark gets its own average too
+("RVQA avg", "POPE avg"), so a row that lacks another benchmark's columns still ranks within its own.
+Averages' intervals are paired image bootstraps (averages.py). Rendering lives in render.py.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from deem_eval.core.errors import DeemEvalError, did_you_mean
-from deem_eval.scoring.metrics import Z95, Estimate
+from deem_eval.scoring.metrics import METRIC_TABLE, Estimate
 from deem_eval.views.leaderboard.reported import ReportedTable
 from deem_eval.views.leaderboard.runs import RunInfo, Selection
 
@@ -27,11 +29,9 @@ PAPER_SLOTS: dict[str, tuple[tuple[str, str, frozenset[str]], ...]] = {
              ("pope_a", "POPE-A", frozenset({"adversarial", "a"}))),
 }
 PAPER_FIELD = "subset"
-METRICS = ("accuracy", "f1", "precision", "recall", "yes_ratio", "unknown_rate", "auroc", "average_precision", "ece")
-METRIC_SHORT = {"accuracy": "acc", "f1": "F1", "precision": "prec", "recall": "rec", "yes_ratio": "yes%",
-                "unknown_rate": "unk%", "auroc": "AUROC", "average_precision": "AP", "ece": "ECE"}
-HIGHER_IS_BETTER = frozenset({"accuracy", "f1", "precision", "recall", "auroc", "average_precision"})
-NOT_PERCENT = frozenset({"auroc", "average_precision", "ece"})
+METRICS = tuple(m.name for m in METRIC_TABLE)
+METRIC_SHORT = {m.name: m.short for m in METRIC_TABLE}
+NOT_PERCENT = frozenset(m.name for m in METRIC_TABLE if not m.percent)
 
 MARKS = {"†": "incomplete run (samples not answered yet)", "‡": "run with failed samples",
          "§": "run on a --limit subset of the split"}
@@ -66,6 +66,8 @@ class Average:
     label: str
     metric: str
     keys: tuple[str, ...]
+    key: str = "average"              # "average" (every benchmark) or "average|<benchmark>"
+    benchmark: str | None = None      # set for a per-benchmark average
 
 
 @dataclass
@@ -77,10 +79,13 @@ class Row:
     rank: int | None = None
     source: str | None = None                  # reported rows: the citation
     paper_average: float | None = None         # reported rows: the AVG as printed
+    averages: dict[str, Estimate | None] = field(default_factory=dict)   # per-benchmark averages by key
 
     def estimate(self, key: str) -> Estimate | None:
         if key == "average":
             return self.average
+        if key in self.averages:
+            return self.averages[key]
         cell = self.cells.get(key)
         return cell.estimate if cell else None
 
@@ -98,6 +103,12 @@ class Leaderboard:
     reported: ReportedTable | None = None
     parser: str | None = None            # the one answer parser every measured cell comes from, if one
     marked: dict[str, str] = field(default_factory=dict)   # column key -> the model whose cell is bold
+    benchmark_averages: list[Average] = field(default_factory=list)   # shown before the overall average
+
+    @property
+    def averages(self) -> list[Average]:
+        """Every average column, in display order: per benchmark, then the overall one."""
+        return self.benchmark_averages + ([self.average] if self.average else [])
 
     @property
     def measured(self) -> list[Row]:
@@ -129,7 +140,19 @@ def paper_slots(run: RunInfo) -> list[tuple[str, str, str]]:
 
 
 def default_metrics(benchmark: str) -> list[str]:
-    return ["accuracy", "f1"] if benchmark.startswith("pope") else ["accuracy"]
+    """Accuracy; for POPE-style splits also F1 and the yes-ratio (a model that says "yes" too often
+    hallucinates objects, and accuracy alone hides it)."""
+    return ["accuracy", "f1", "yes_ratio"] if benchmark.startswith("pope") else ["accuracy"]
+
+
+def benchmark_label(benchmark: str) -> str:
+    """Short name of a benchmark for its average column: the paper columns' prefix (RVQA, POPE), else its name."""
+    slots = PAPER_SLOTS.get(benchmark)
+    if slots:
+        prefixes = {label.split("-")[0] for _, label, _ in slots}
+        if len(prefixes) == 1:
+            return prefixes.pop()
+    return benchmark
 
 
 def build_columns(runs: Sequence[RunInfo], metrics: Sequence[str] | None,
@@ -154,17 +177,25 @@ def build_columns(runs: Sequence[RunInfo], metrics: Sequence[str] | None,
         for slot, label, _ in slots:
             if slot in reported_slots and slot not in have:
                 paper.setdefault(bench, []).append(("", slot, label, ""))
-    paper_metrics = list(metrics or ["accuracy"])
+    paper_metrics = list(metrics or [])
+    if not paper_metrics:
+        for bench in paper or PAPER_SLOTS:
+            paper_metrics += [m for m in default_metrics(bench) if m not in paper_metrics]
+    bare_accuracy = metrics is None or list(metrics) == ["accuracy"]
     columns: list[Column] = []
     paper_keys: list[str] = []                 # the average's columns: measured paper columns if any
     reported_keys: list[str] = []
     for metric in paper_metrics:
         for bench in PAPER_SLOTS:
+            if metrics is None and metric not in default_metrics(bench):
+                continue
             entries = paper.get(bench, [])
             several = len({e[0] for e in entries if e[0]}) > 1
             order = {slot: i for i, (slot, _, _) in enumerate(PAPER_SLOTS[bench])}
             for split, slot, label, value in sorted(entries, key=lambda e: (order[e[1]], e[0])):
-                text = label if metric == "accuracy" and len(paper_metrics) == 1 else f"{label} {METRIC_SHORT[metric]}"
+                if not split and metrics is None and metric != "accuracy":
+                    continue                   # reported-only columns: the paper prints accuracy
+                text = label if metric == "accuracy" and bare_accuracy else f"{label} {METRIC_SHORT[metric]}"
                 if several and split:
                     text += f" ({split})"
                 key = f"{split}|{PAPER_FIELD}={value}|{metric}" if split else f"|{slot}|{metric}"
@@ -191,6 +222,23 @@ def build_columns(runs: Sequence[RunInfo], metrics: Sequence[str] | None,
     return columns, average
 
 
+def build_benchmark_averages(columns: Sequence[Column], average: Average | None) -> list[Average]:
+    """One average per benchmark when the overall average spans two or more benchmarks; each over that
+    benchmark's columns of the overall average (a benchmark with a single column gets none: it is that column).
+    Benchmarks come from the runs' `benchmark` field, as the columns carry it."""
+    if average is None:
+        return []
+    by_key = {c.key: c for c in columns}
+    grouped: dict[str, list[str]] = {}
+    for key in average.keys:
+        grouped.setdefault(by_key[key].benchmark, []).append(key)
+    if len(grouped) < 2:
+        return []
+    suffix = "" if average.metric == "accuracy" else f" {METRIC_SHORT[average.metric]}"
+    return [Average(f"{benchmark_label(bench)} avg{suffix}", average.metric, tuple(keys), f"average|{bench}", bench)
+            for bench, keys in grouped.items() if len(keys) >= 2]
+
+
 # ---- cells and rows -----------------------------------------------------------------------------------
 
 def cell_for(run: RunInfo, column: Column) -> Cell:
@@ -212,25 +260,30 @@ def cell_for(run: RunInfo, column: Column) -> Cell:
 
 
 def mean_estimate(estimates: Sequence[Estimate | None]) -> Estimate | None:
-    """Unweighted mean of cells; CI by normal approximation from each cell's interval half-width,
-    treating the cells as independent. None unless every cell has a value."""
+    """Unweighted mean of cells, without an interval (averages.py adds the paired image bootstrap's to
+    measured rows). None unless every cell has a value."""
     if not estimates or any(e is None or e.value is None for e in estimates):
         return None
-    k = len(estimates)
-    mean = sum(e.value for e in estimates) / k
-    if any(e.ci_low is None or e.ci_high is None for e in estimates):
-        return Estimate(mean, sum(e.n for e in estimates))
-    se = math.sqrt(sum(((e.ci_high - e.ci_low) / (2 * Z95)) ** 2 for e in estimates)) / k
-    return Estimate(mean, sum(e.n for e in estimates), mean - Z95 * se, mean + Z95 * se)
+    return Estimate(sum(e.value for e in estimates) / len(estimates), sum(e.n for e in estimates))
+
+
+def _fill_averages(row: Row, average: Average | None, per_benchmark: Sequence[Average]) -> None:
+    if average:
+        row.average = mean_estimate([row.estimate(k) for k in average.keys])
+    for avg in per_benchmark:
+        row.averages[avg.key] = mean_estimate([row.estimate(k) for k in avg.keys])
 
 
 def build(selection: Selection, *, metrics: Sequence[str] | None = None, sort: str | None = None,
-          ascending: bool = False, reported: ReportedTable | None = None) -> Leaderboard:
+          ascending: bool = False, reported: ReportedTable | None = None, seed: int = 0,
+          draws: int | None = None) -> Leaderboard:
+    """The leaderboard of the chosen runs; `seed` and `draws` drive the averages' paired bootstrap."""
     runs = selection.chosen
     slots = frozenset()
     if reported is not None:
         slots = frozenset(slot for r in reported.rows for slot, v in r.values.items() if v is not None)
     columns, average = build_columns(runs, metrics, slots)
+    per_benchmark = build_benchmark_averages(columns, average)
     by_model: dict[str, dict[str, RunInfo]] = {}
     for run in runs:
         by_model.setdefault(run.label, {})[run.split_name] = run
@@ -238,29 +291,34 @@ def build(selection: Selection, *, metrics: Sequence[str] | None = None, sort: s
     for model, split_runs in by_model.items():
         cells = {c.key: cell_for(split_runs[c.split], c) for c in columns if c.split in split_runs}
         row = Row("measured", model, cells)
-        if average:
-            row.average = mean_estimate([row.estimate(k) for k in average.keys])
+        _fill_averages(row, average, per_benchmark)
         rows.append(row)
-    reported_rows = _reported_rows(reported, columns, average) if reported else []
+    reported_rows = _reported_rows(reported, columns, average, per_benchmark) if reported else []
+    from deem_eval.views.leaderboard.averages import bootstrap_averages          # they import this module
+    from deem_eval.views.leaderboard.significance import Answers, significant_best
 
-    sort_key, sort_label = _sort_key(sort, columns, average)
+    answers = Answers()
+    interval_notes = bootstrap_averages(rows, columns, [*per_benchmark, *([average] if average else [])], answers,
+                                        seed=seed, draws=draws)
+
+    sort_key, sort_label = _sort_key(sort, columns, average, per_benchmark)
     descending = not ascending if sort_key != "model" else ascending
     rows = _sorted(rows, sort_key, descending)
     _rank(rows, sort_key)
     reported_rows = _sorted(reported_rows, sort_key, descending)
     board = Leaderboard(columns, rows + reported_rows, average, sort_label, descending,
-                        selection=selection, reported=reported)
+                        selection=selection, reported=reported, benchmark_averages=list(per_benchmark))
     board.notes, board.marks_used = _notes(board, selection, reported)
-    from deem_eval.views.leaderboard.significance import significant_best          # it imports this module
-
-    board.marked, bold_notes = significant_best(board)
+    board.notes += interval_notes
+    board.marked, bold_notes = significant_best(board, answers)
     board.notes += bold_notes
     parsers = {r.parser for r in runs}
     board.parser = next(iter(parsers)) if len(parsers) == 1 else None
     return board
 
 
-def _reported_rows(table: ReportedTable, columns: Sequence[Column], average: Average | None) -> list[Row]:
+def _reported_rows(table: ReportedTable, columns: Sequence[Column], average: Average | None,
+                   per_benchmark: Sequence[Average] = ()) -> list[Row]:
     rows = []
     for rec in table.rows:
         cells = {}
@@ -271,13 +329,13 @@ def _reported_rows(table: ReportedTable, columns: Sequence[Column], average: Ave
             if value is not None:
                 cells[col.key] = Cell(Estimate(value / 100.0, 0), text=rec.texts.get(col.slot))
         row = Row("reported", rec.label, cells, source=table.citation, paper_average=rec.paper_average)
-        if average:
-            row.average = mean_estimate([row.estimate(k) for k in average.keys])
+        _fill_averages(row, average, per_benchmark)
         rows.append(row)
     return rows
 
 
-def _sort_key(sort: str | None, columns: Sequence[Column], average: Average | None) -> tuple[str, str]:
+def _sort_key(sort: str | None, columns: Sequence[Column], average: Average | None,
+              per_benchmark: Sequence[Average] = ()) -> tuple[str, str]:
     if sort is None:
         if average:
             return "average", average.label
@@ -292,13 +350,17 @@ def _sort_key(sort: str | None, columns: Sequence[Column], average: Average | No
             raise DeemEvalError("--sort avg: this table has no average column (it needs two or more "
                                 "columns of one metric)")
         return "average", average.label
+    for avg in per_benchmark:
+        if wanted in (avg.label.lower(), avg.key.lower(), f"{avg.benchmark} avg".lower()):
+            return avg.key, avg.label
     for col in columns:
         if wanted in (col.label.lower(), col.key.lower()):
             return col.key, col.label
     for col in columns:                       # a split name alone: its first column
         if wanted == col.split.lower():
             return col.key, col.label
-    raise did_you_mean(sort, [c.label for c in columns] + ["model"] + (["avg"] if average else []), "sort column")
+    raise did_you_mean(sort, [c.label for c in columns] + ["model"] + (["avg"] if average else [])
+                       + [a.label for a in per_benchmark], "sort column")
 
 
 def _sorted(rows: list[Row], key: str, descending: bool) -> list[Row]:
@@ -342,7 +404,14 @@ def _notes(board: Leaderboard, selection: Selection, reported: ReportedTable | N
     if board.average:
         n = len(board.average.keys)
         notes.append(f"{board.average.label}: unweighted mean of the {n} columns, shown only where a row has "
-                     f"all {n}; its interval is a normal approximation treating the columns as independent")
+                     f"all {n}")
+        for avg in board.benchmark_averages:
+            notes.append(f"{avg.label}: unweighted mean of the {len(avg.keys)} {avg.benchmark} columns, so a row "
+                         f"without the other benchmarks' columns still ranks within {avg.benchmark} "
+                         f"(--sort '{avg.label}')")
+    if any(c.metric == "yes_ratio" and c.benchmark.startswith("pope") for c in board.columns):
+        notes.append("yes%: the share of \"yes\" answers; POPE's questions are half yes, so far above 50 means the "
+                     "model says objects are there when they are not (hallucination)")
     for sup in selection.superseded:
         notes.append(f"superseded: {sup.run.path} ({sup.run.label} on {sup.run.split_name}: {sup.reason}; "
                      f"showing {sup.by.path.name})")

@@ -11,18 +11,30 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from deem_eval import __version__
+from deem_eval.analysis.paired import PairedComparison, compare
+from deem_eval.analysis.plots import (
+    PlotFiles,
+    YesF1Point,
+    accuracy_vs_severity,
+    corruption_heatmap,
+    model_colors,
+    yes_ratio_vs_f1,
+)
+from deem_eval.analysis.robustness import (
+    RobustnessSummary,
+    find_clean_run,
+    has_corruptions,
+    source_fingerprint,
+    summarize_run,
+)
+from deem_eval.analysis.scored_runs import ScoredRun, SplitCache, load_scored
 from deem_eval.core.errors import did_you_mean
-from deem_eval.views.leaderboard.render import html_notes, to_csv, to_html_table, to_json, to_markdown
 from deem_eval.run.catalog import RunInfo
+from deem_eval.scoring.metrics import Estimate
+from deem_eval.views.html import HtmlCell, bullet_list, esc, figure_svg, page, table, text_cell
+from deem_eval.views.leaderboard.render import html_notes, to_csv, to_html_table, to_json, to_markdown
 from deem_eval.views.leaderboard.significance import holm
 from deem_eval.views.leaderboard.table import Leaderboard
-from deem_eval.scoring.metrics import Estimate
-from deem_eval.analysis.paired import PairedComparison, compare
-from deem_eval.analysis.plots import (PlotFiles, YesF1Point, accuracy_vs_severity, corruption_heatmap, model_colors,
-                     yes_ratio_vs_f1)
-from deem_eval.analysis.robustness import RobustnessSummary, find_clean_run, has_corruptions, source_fingerprint, summarize_run
-from deem_eval.analysis.scored_runs import ScoredRun, SplitCache, load_scored
-from deem_eval.views.html import HtmlCell, bullet_list, esc, figure_svg, page, table, text_cell
 
 MAX_ALL_PAIRS = 6          # up to this many models per split: every pair; more: each against the best
 DETAIL_METRICS = ("accuracy", "precision", "recall", "f1", "yes_ratio", "unknown_rate")
@@ -132,9 +144,9 @@ def _comparisons(data: ReportData, options: ReportOptions) -> list[PairedCompari
             pairs = [(group[0], other) for other in group[1:]]
         for a, b in pairs:
             out.append(compare(a, b, seed=options.seed, draws=options.draws))
-    for a, b in options.compare:
-        if not any({c.model_a, c.model_b} == {a, b} for c in out):
-            data.warnings.append(f"--compare {a} {b}: the two models share no split")
+    for label_a, label_b in options.compare:
+        if not any({c.model_a, c.model_b} == {label_a, label_b} for c in out):
+            data.warnings.append(f"--compare {label_a} {label_b}: the two models share no split")
     return out
 
 
@@ -186,8 +198,8 @@ def render_page(data: ReportData, options: ReportOptions) -> str:
     board = data.board
     now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     parts = [f"<h1>{esc(options.title)}</h1>",
-             f'<p class="meta">generated {esc(now)} by deem-eval {esc(__version__)} from {len(data.runs)} '
-             f"run(s); all intervals are 95%.</p>"]
+             (f'<p class="meta">generated {esc(now)} by deem-eval {esc(__version__)} from {len(data.runs)} '
+             f"run(s); all intervals are 95%.</p>")]
     sections = [("leaderboard", "Leaderboard", _section_leaderboard(board)),
                 ("runs", "Runs", _section_runs(data)),
                 ("details", "Metrics per split", _section_details(data)),
@@ -274,11 +286,11 @@ def _section_robustness(data: ReportData) -> str:
                       _pct(s.mean_drop), HtmlCell("-" if s.relative is None else f"{s.relative:.3f}"),
                       _pct(s.yes_shift, signed=True), text_cell(s.clean_source, left=True),
                       text_cell("-" if s.clean_matched is None else f"{s.clean_matched}/{s.clean_wanted}")], ""))
-    parts = ['<p class="caption">Corrupted accuracy is averaged over severities, then over corruptions. '
+    parts = [('<p class="caption">Corrupted accuracy is averaged over severities, then over corruptions. '
              "Drop = clean − corrupted; relative = corrupted / clean; a positive yes-ratio shift means more "
              '"yes" answers on degraded images. The clean reference is the split\'s own clean rows, or the same '
              "model's run on the exact source split (matched by fingerprint), scored only on the source "
-             "questions of the corrupted samples (matched questions); without one, no drop is shown.</p>",
+             "questions of the corrupted samples (matched questions); without one, no drop is shown.</p>"),
              table(header, rows)]
     figures = [p for p in data.plots if p.name in ("accuracy_vs_severity", "corruption_heatmap")]
     captions = {"accuracy_vs_severity": "Accuracy against severity, pooled over corruptions (0 = clean), with "

@@ -83,9 +83,9 @@ def summarise(runs: dict[tuple[str, str], Path]) -> dict[str, Any]:
 
 
 def paired(runs: dict[tuple[str, str], Path]) -> dict[str, Any]:
-    from deem_eval.run.catalog import load_run
     from deem_eval.analysis.paired import compare
     from deem_eval.analysis.scored_runs import SplitCache, load_scored
+    from deem_eval.run.catalog import load_run
 
     out: dict[str, Any] = {}
     splits = SplitCache()
@@ -128,10 +128,10 @@ def render(rows: dict[str, Any], pairs: dict[str, Any], cost: dict[str, Any], co
                                  f"{_fmt(c['yes_ratio'])} |")
         if bench in pairs:
             p = pairs[bench]
-            lines += ["", f"DEEM-micro − DEEM-micro*: {100 * p['difference']:+.1f} points "
+            lines += ["", (f"DEEM-micro − DEEM-micro*: {100 * p['difference']:+.1f} points "
                           f"[{100 * p['low']:+.1f}, {100 * p['high']:+.1f}] (paired bootstrap over images), "
                           f"McNemar exact p = {p['mcnemar_p']:.3g} (n = {p['n']}; {p['a_only']} right only with "
-                          f"CSR, {p['b_only']} only without)."]
+                          f"CSR, {p['b_only']} only without).")]
         lines.append("")
     if cost:
         lines += ["## Training cost (2-core CPU)", "", "| phase | steps | s/step |", "|---|---|---|"]

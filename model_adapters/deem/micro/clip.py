@@ -45,9 +45,9 @@ class MicroClipConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> MicroClipConfig:
-        conv = data.get("convnext", {})
-        conv = ConvNeXtConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in conv.items()})
-        return cls(**{**data, "convnext": conv})
+        fields: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v
+                                  for k, v in data.get("convnext", {}).items()}
+        return cls(**{**data, "convnext": ConvNeXtConfig(**fields)})
 
 
 class TextTower(nn.Module):
@@ -69,6 +69,9 @@ class TextTower(nn.Module):
 
 
 class MicroClip(nn.Module):
+    pixel_mean: torch.Tensor  # (non-persistent) buffers
+    pixel_std: torch.Tensor
+
     def __init__(self, config: MicroClipConfig):
         super().__init__()
         self.config = config

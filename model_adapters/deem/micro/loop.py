@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 from torch import nn
@@ -37,7 +37,10 @@ class LoopConfig:
     save_every: int = 200
 
 
-def seeded(build: Callable[[], nn.Module], seed: int, what: str) -> nn.Module:
+ModuleT = TypeVar("ModuleT", bound=nn.Module)
+
+
+def seeded(build: Callable[[], ModuleT], seed: int, what: str) -> ModuleT:
     """Build a module with torch's default initialisers drawing from (seed, what) only: the global generator
     is forked, seeded, and restored afterwards, so nothing outside sees or sets global RNG state."""
     from deem_eval.core.rng import derive_seed
@@ -57,7 +60,8 @@ def cosine(warmup: int, steps: int) -> Callable[[int], float]:
 
 def decay_groups(module: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
     """AdamW groups: no decay for biases, norms, embeddings and other 1-D / scalar parameters."""
-    decay, keep = [], []
+    decay: list[nn.Parameter] = []
+    keep: list[nn.Parameter] = []
     for name, p in module.named_parameters():
         if not p.requires_grad:
             continue
@@ -69,7 +73,7 @@ def is_done(directory: Path) -> bool:
     return (directory / DONE_FILE).is_file()
 
 
-def run_loop(directory: Path, module: nn.Module, config: LoopConfig, step_fn: Callable[[int], dict[str, float]],
+def run_loop(directory: Path, module: nn.Module, config: LoopConfig, step_fn: Callable[[int], dict[str, Any]],
              *, what: str, progress: bool = True, stop_at: int | None = None) -> list[dict[str, Any]]:
     """Train `module` for `config.steps` steps of `step_fn(step)` (which returns the loss tensor under
     "loss" plus floats to log); resumes from `directory/state`. Returns the loss history."""
@@ -80,7 +84,7 @@ def run_loop(directory: Path, module: nn.Module, config: LoopConfig, step_fn: Ca
     params = [p for p in module.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(decay_groups(module, config.weight_decay), lr=config.lr, betas=config.betas)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, cosine(config.warmup, config.steps))
-    start, history = 0, []
+    start, history = 0, list[dict[str, Any]]()
     if (state_dir / "progress.json").is_file():
         saved = json.loads((state_dir / "progress.json").read_text(encoding="utf-8"))
         module.load_state_dict(load_file(str(state_dir / "model.safetensors")), strict=False)

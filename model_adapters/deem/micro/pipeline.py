@@ -303,6 +303,7 @@ def _deem_phase(out: Path, variant: str, stage_name: str, csr: bool, world, clip
 
             mmfs.load_state_dict(load_file(str(base / MMFS_FILE)), strict=True)
         mmfs.attach(teacher.unet)
+    data: CaptionData | AnswerData
     if stage.loss == "caption":
         data = CaptionData(world, list(range(len(world))))
     else:

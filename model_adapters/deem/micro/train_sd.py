@@ -30,12 +30,12 @@ from .loop import LoopConfig, run_loop, seeded
 from .world import World
 
 MARKER = "micro_sd.json"
-UNET = dict(sample_size=32, in_channels=3, out_channels=3, layers_per_block=1, block_out_channels=[32, 64, 64],
-            down_block_types=["DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"],
-            up_block_types=["CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"], cross_attention_dim=128,
-            attention_head_dim=8, norm_num_groups=8)
-SCHEDULER = dict(num_train_timesteps=1000, beta_start=0.0001, beta_end=0.02, beta_schedule="linear",
-                 prediction_type="epsilon", clip_sample=False)
+UNET = {"sample_size": 32, "in_channels": 3, "out_channels": 3, "layers_per_block": 1, "block_out_channels": [32, 64, 64],
+            "down_block_types": ["DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"],
+            "up_block_types": ["CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"], "cross_attention_dim": 128,
+            "attention_head_dim": 8, "norm_num_groups": 8}
+SCHEDULER = {"num_train_timesteps": 1000, "beta_start": 0.0001, "beta_end": 0.02, "beta_schedule": "linear",
+                 "prediction_type": "epsilon", "clip_sample": False}
 IMAGE_PX = 32
 
 
@@ -54,14 +54,15 @@ def caption_states(clip: MicroClip, tokenizer, captions: list[str]) -> torch.Ten
 
 
 def build_unet(seed: int, cross_attention_dim: int):
-    from diffusers import UNet2DConditionModel
+    # (the concrete modules: diffusers' top-level names type-check as its torch-less placeholder classes)
+    from diffusers.models.unets.unet_2d_condition import UNet2DConditionModel
 
     return seeded(lambda: UNet2DConditionModel(**{**UNET, "cross_attention_dim": cross_attention_dim}), seed, "micro-sd")
 
 
 def train_sd(directory: Path, world: World, clip: MicroClip, tokenizer, *, loop: LoopConfig, batch_size: int,
              seed: int, progress: bool = True):
-    from diffusers import DDPMScheduler
+    from diffusers.schedulers.scheduling_ddpm import DDPMScheduler
 
     unet = build_unet(seed, clip.config.text_width)
     scheduler = DDPMScheduler(**SCHEDULER)
@@ -84,11 +85,13 @@ def train_sd(directory: Path, world: World, clip: MicroClip, tokenizer, *, loop:
         gen = derive_torch_generator(seed, "micro-sd", "noise", step)
         x0 = teacher_pixels(world, idx)
         noise = torch.randn(x0.shape, generator=gen)
-        t = torch.randint(0, scheduler.config.num_train_timesteps, (batch_size,), generator=gen)
+        t = torch.randint(0, scheduler.config["num_train_timesteps"], (batch_size,), generator=gen)
         drop = torch.rand(batch_size, generator=gen) < 0.1
         texts = ["" if d else captions[int(i)] for i, d in zip(idx, drop)]
         cond = states_for(texts)
-        pred = unet(scheduler.add_noise(x0, noise, t), t, encoder_hidden_states=cond).sample
+        # (diffusers annotates timesteps as torch.IntTensor; the int64 tensor is what it takes)
+        noisy = scheduler.add_noise(x0, noise, t)  # type: ignore[arg-type]
+        pred = unet(noisy, t, encoder_hidden_states=cond).sample
         return {"loss": F.mse_loss(pred, noise)}
 
     history = run_loop(directory, unet, loop, step, what="micro-SD", progress=progress)
@@ -134,7 +137,9 @@ def conditioning_gap(unet, scheduler, clip: MicroClip, tokenizer, world: World, 
     from .world import article
 
     held = held_out_split(world)[1]
-    right, wrong, empty = [], [], []
+    right: list[torch.Tensor] = []
+    wrong: list[torch.Tensor] = []
+    empty: list[torch.Tensor] = []
     for r in range(repeats):
         gen = derive_torch_generator(seed, "micro-sd", "gap", r)
         x0 = teacher_pixels(world, held)
