@@ -23,6 +23,7 @@ from deem_eval.core.options import parse_options, reject_packed
 from deem_eval.core.registry import BENCHMARKS, MODELS
 from deem_eval.core.splits import Split
 from deem_eval.run.runner import RunOptions, RunResult, distributed_env, run
+from deem_eval.scoring.parsing import Parser
 from deem_eval.scoring.score import get_parser
 
 
@@ -35,35 +36,65 @@ class Evaluation:
     runs: list[RunResult]
 
 
+@dataclass(frozen=True)
+class Plan:
+    """Everything a run needs, checked before anything is answered: the adapter, the splits, the parser."""
+
+    adapter: ModelAdapter
+    splits: list[Split]
+    parser: Parser
+    options: RunOptions
+
+    def run(self, split: Split) -> RunResult:
+        return run(self.adapter, split, self.parser, self.options)
+
+
 def evaluate(model: str, bench: str | Sequence[str] | None = None, *,
              model_options: Mapping[str, Any] | None = None, bench_options: Mapping[str, Any] | None = None,
              split_dir: Path | str | None = None, limit: int | None = None, batch_size: int = 8, seed: int = 0,
              out: Path | str = Path("results/runs"), run_dir: Path | str | None = None, parser: str = "strict",
-             progress: bool = False) -> Evaluation:
+             progress: bool = False, force: bool = False) -> Evaluation:
     """Run `model` on each benchmark (or on the split in `split_dir`), resuming an unfinished identical run.
 
+    An identical complete run already in `out` is returned as it is (with a note) unless `force`.
     `seed` is the run seed, also given to the adapter when its options have a `seed` and none is set.
     Every split is loaded and every option checked before the model is built (the slow part).
     """
+    plan = prepare(model, bench, model_options=model_options, bench_options=bench_options, split_dir=split_dir,
+                   limit=limit, batch_size=batch_size, seed=seed, out=out, run_dir=run_dir, parser=parser,
+                   progress=progress, force=force)
+    return Evaluation(model, plan.adapter.label, [plan.run(split) for split in plan.splits])
+
+
+def prepare(model: str, bench: str | Sequence[str] | None = None, *,
+            model_options: Mapping[str, Any] | None = None, bench_options: Mapping[str, Any] | None = None,
+            split_dir: Path | str | None = None, limit: int | None = None, batch_size: int = 8, seed: int = 0,
+            out: Path | str = Path("results/runs"), run_dir: Path | str | None = None, parser: str = "strict",
+            progress: bool = False, force: bool = False) -> Plan:
+    """Check every option, load every split, then build the adapter: what `evaluate` (and `deem-eval run`,
+    which prints each result as it comes) runs."""
     if batch_size < 1:
-        raise DeemEvalError(f"batch_size must be at least 1, got {batch_size}")
+        raise DeemEvalError(f"--batch-size must be at least 1, got {batch_size}")
     benches = bench_names([bench] if isinstance(bench, str) else list(bench or []))
     split_path = None if split_dir is None else Path(split_dir).expanduser()
     run_path = None if run_dir is None else Path(run_dir).expanduser()
     if len(benches) > 1 and (split_path or run_path):
-        flag = "split_dir" if split_path else "run_dir"
+        flag = "--split-dir" if split_path else "--run-dir"
         raise DeemEvalError(f"{flag} names one run's split or directory; with several benchmarks "
-                            f"({', '.join(benches)}) evaluate one benchmark per call, or drop {flag}")
+                            f"({', '.join(benches)}) give one benchmark per run, or drop {flag}")
     if bench_options and not benches:
-        raise DeemEvalError("benchmark options belong to a benchmark; name the benchmark with them")
+        raise DeemEvalError("-B options belong to a benchmark; give --bench NAME (or bench= in the Python API) with them")
     answer_parser = get_parser(parser)
     per_bench = split_bench_options(benches, dict(bench_options or {}))
-    splits = [load_benchmark_split(b, per_bench.get(b, {}), split_path) for b in benches or [None]]
+    if benches:
+        splits = [load_benchmark_split(b, per_bench.get(b, {}), split_path) for b in benches]
+    else:
+        splits = [load_benchmark_split(None, {}, split_path)]
     adapter = build_adapter(model, dict(model_options or {}), seed=seed)
     rank, world = distributed_env()
     options = RunOptions(batch_size=batch_size, limit=limit, seed=seed, out=Path(out).expanduser(),
-                         run_dir=run_path, progress=progress, rank=rank, world_size=world)
-    return Evaluation(model, adapter.label, [run(adapter, split, answer_parser, options) for split in splits])
+                         run_dir=run_path, progress=progress, rank=rank, world_size=world, force=force)
+    return Plan(adapter, splits, answer_parser, options)
 
 
 def bench_names(values: Sequence[str]) -> list[str]:

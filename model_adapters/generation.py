@@ -143,7 +143,10 @@ def restore_order(results: Sequence[R], order: Sequence[int]) -> list[R]:
     return out
 
 
-def dedupe(values: Sequence[Hashable]) -> list[Hashable]:
+HashableT = TypeVar("HashableT", bound=Hashable)
+
+
+def dedupe(values: Sequence[HashableT]) -> list[HashableT]:
     """Unique values in first-seen order (e.g. a batch's candidate sets)."""
     return list(dict.fromkeys(values))
 

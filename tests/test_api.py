@@ -40,15 +40,28 @@ def test_typed_and_string_options_are_the_same_run(tmp_path):
                                out=tmp_path)
     again = deem_eval.evaluate("random", ["synthscenes-yesno"], model_options={"p_yes": "0.25"}, limit=10,
                                out=tmp_path)
-    key = [json.loads((r.runs[0].run_dir / "manifest.json").read_text())["run_key"] for r in (first, again)]
-    assert key[0] == key[1]
+    assert again.runs[0].run_dir == first.runs[0].run_dir        # the complete identical run is reused
+    assert again.runs[0].resumed_from == 10
     assert first.runs[0].metrics["overall"] == again.runs[0].metrics["overall"]
+
+
+def test_an_identical_complete_run_is_reused_unless_forced(tmp_path, capsys):
+    argv = ["--model", "random", "--bench", "synthscenes-yesno", "--limit", "8", "--out", str(tmp_path),
+            "--no-progress"]
+    assert main(argv) == 0
+    assert main(argv) == 0
+    assert "reusing the identical complete run" in capsys.readouterr().err
+    assert len(list(tmp_path.iterdir())) == 1
+    assert main([*argv, "--force"]) == 0
+    assert len(list(tmp_path.iterdir())) == 2
+    assert main([*argv, "--parser", "pope-official"]) == 0        # another parser is another run's numbers
+    assert len(list(tmp_path.iterdir())) == 3
 
 
 def test_unknown_options_are_named_with_the_valid_ones(tmp_path):
     with pytest.raises(DeemEvalError, match="has no option 'p_no'.*p_yes"):
         deem_eval.evaluate("random", "synthscenes-yesno", model_options={"p_no": 1}, out=tmp_path)
-    with pytest.raises(DeemEvalError, match="name the benchmark"):
+    with pytest.raises(DeemEvalError, match="give --bench NAME"):
         deem_eval.evaluate("random", bench_options={"x": 1}, split_dir=tmp_path, out=tmp_path)
 
 

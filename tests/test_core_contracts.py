@@ -51,9 +51,9 @@ def test_builder_entry_has_help(name, capsys):
 
 @pytest.mark.parametrize("name", [n for n in MODELS.names() if n in ("always-yes", "always-no", "random")])
 def test_model_free_adapters_run_through_the_pipeline(name, tiny_split, tmp_path):
-    from deem_eval.cli.commands import build_adapter
+    from deem_eval.api import build_adapter
     from deem_eval.scoring.parsing import STRICT
 
-    adapter = build_adapter(name, [])
+    adapter = build_adapter(name, {})
     result = run(adapter, tiny_split, STRICT, RunOptions(out=tmp_path, progress=False))
     assert result.metrics["complete"] and result.metrics["n_answered"] == len(tiny_split.samples)

@@ -9,8 +9,8 @@ from typing import ClassVar
 import pytest
 from conftest import make_split
 
+from deem_eval.api import bench_names
 from deem_eval.cli import main
-from deem_eval.cli.commands import bench_names
 from deem_eval.core.errors import DeemEvalError
 from deem_eval.core.options import option_help, reject_packed, split_pairs
 from deem_eval.core.registry import BENCHMARKS, MODELS

@@ -34,16 +34,18 @@ def test_page_is_well_formed_and_self_contained(report):
     html = (report / "index.html").read_text(encoding="utf-8")
     root = ET.fromstring(html.split("\n", 1)[1])            # strict XML parse after the doctype
     ids = [s.get("id") for s in root.iter("section")]
-    assert ids == ["leaderboard", "runs", "details", "hallucination", "robustness", "paired"]
-    images = list(root.iter("img"))
+    assert ids == ["leaderboard", "runs", "details", "hallucination", "robustness", "paired", "samples"]
+    images = [img for fig in root.iter("figure") for img in fig.iter("img")]
     assert len(images) == 3
     for img in images:                                       # every figure is inline
         src = img.get("src")
         assert src.startswith("data:image/svg+xml;base64,")
         assert b"<svg" in base64.b64decode(src.split(",", 1)[1])[:2000]
     body = html.split("<body>", 1)[1]
-    for needle in ('src="http', "href=\"http", "<link", "<script", "@import", "url("):
+    for needle in ('src="http', "href=\"http", "<link", "<script ", "@import", "url("):
         assert needle not in body
+    scripts = list(root.iter("script"))                      # only the samples' filters, inline
+    assert len(scripts) == 1 and not scripts[0].attrib and body.count("<script") == 1
     assert len(list(root.iter("table"))) >= 6
 
 

@@ -64,7 +64,7 @@ def test_incomplete_run_never_supersedes_a_complete_limit_run(tmp_path):
 def test_limit_covering_the_split_is_no_limit(tiny_split, tmp_path):
     out = tmp_path / "runs"
     covering = _run(tiny_split, out, "always-yes", "--limit", "1000")
-    plain = _run(tiny_split, out, "always-yes")
+    plain = _run(tiny_split, out, "always-yes", "--force")      # a second run of the same key
     first, second = (json.loads((d / "manifest.json").read_text()) for d in (covering, plain))
     assert first["limit"] is None and first["run_key"] == second["run_key"]
     board = make_board([out])

@@ -21,7 +21,7 @@ from deem_eval.core.splits import Split
 
 
 @dataclass(frozen=True)
-class Config:
+class RobustVQAConfig:
     source: Literal["auto", "built", "mini"] = "auto"   # auto: the built split if there is one, else the mini
     images_per_subset: int = 300                        # mini only
     seed: int = 0                                       # mini only
@@ -29,14 +29,17 @@ class Config:
     template: str = "paper"                             # mini only: paper, deem-code or a text with {class}
 
 
+Config = RobustVQAConfig   # the name importers use (benchmarks.robustvqa.benchmark.Config)
+
+
 class RobustVQA:
     name = "robustvqa"
     description = ("RobustVQA (DEEM): 'Is {class} the main object in this image?' on ImageNet-A / -R / -V2 with "
                    "CLIP-mined negatives; a bundled synthetic mini version when no split is built")
-    Config = Config
+    Config = RobustVQAConfig
 
-    def __init__(self, config: Config | None = None) -> None:
-        self.config = config or Config()
+    def __init__(self, config: RobustVQAConfig | None = None) -> None:
+        self.config = config or RobustVQAConfig()
 
     def load(self, *, split_dir: Path | None = None) -> Split:
         if split_dir is not None:

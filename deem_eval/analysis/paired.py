@@ -19,10 +19,10 @@ from typing import Any
 
 import numpy as np
 
-from deem_eval.core.errors import DeemEvalError
-from deem_eval.scoring.metrics import Estimate
-from deem_eval.core.rng import derive_rng
 from deem_eval.analysis.scored_runs import ScoredRun
+from deem_eval.core.errors import DeemEvalError
+from deem_eval.core.rng import derive_rng
+from deem_eval.scoring.metrics import Estimate
 
 BOOTSTRAP_DRAWS = 2000
 _CHUNK = 250
@@ -175,7 +175,7 @@ def compare(a: ScoredRun, b: ScoredRun, *, seed: int = 0, draws: int = BOOTSTRAP
     n = len(rows_a)
     acc_a = float(ca.mean()) if n else None
     acc_b = float(cb.mean()) if n else None
-    delta = None if n == 0 else acc_a - acc_b
+    delta = None if acc_a is None or acc_b is None else acc_a - acc_b   # None when n == 0
     return PairedComparison(ra.split_name, ra.label, rb.label, n, len(a.ids) - n, len(b.ids) - n, acc_a, acc_b,
                             Estimate(delta, n, low, high), test, "image" if units is not None else "question",
                             n_units, draws)

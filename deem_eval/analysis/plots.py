@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from deem_eval.analysis.robustness import RobustnessSummary
+from deem_eval.core.errors import DeemEvalError
 
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
 
@@ -40,8 +41,11 @@ class YesF1Point:
 
 
 def _figure(width: float, height: float):
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
+    try:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+    except ImportError as exc:
+        raise DeemEvalError(f"the report's figures need matplotlib ({exc}): pip install 'deem-eval[report]'") from None
 
     fig = Figure(figsize=(width, height), layout="constrained")
     FigureCanvasAgg(fig)

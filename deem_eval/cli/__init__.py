@@ -21,6 +21,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "build": ("deem_eval.cli.commands:BuildCommand", "build a benchmark split (deem-eval build NAME --help)"),
     "list": ("deem_eval.cli.commands:ListCommand", "list registered models, benchmarks, parsers, builders, corruptions"),
     "verify": ("deem_eval.cli.commands:VerifyCommand", "recompute a split's fingerprints and image hashes"),
+    "export": ("deem_eval.cli.export:ExportCommand",
+               "export a split as a Hugging Face dataset (--format hf) or an lmms-eval task (--format lmms-eval)"),
     "align": ("model_adapters.deem.align_cli:AlignCommand",
               "train DEEM: its stages (--stage pretrain|sft) or CSR alone (diffusion-aligned encoder)"),
     "train-micro": ("model_adapters.deem.micro.cli:TrainMicroCommand",

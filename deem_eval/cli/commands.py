@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from deem_eval.core.errors import DeemEvalError
-from deem_eval.core.options import format_options, parse_options, reject_packed, split_pairs
+from deem_eval.core.options import format_options, split_pairs
 from deem_eval.core.registry import ALL, BENCHMARKS, BUILDERS, MODELS
 
 
@@ -46,9 +46,13 @@ class RunCommand:
         parser.add_argument("--run-dir", type=_path, help="an explicit run directory (resumed if it holds this run)")
         parser.add_argument("--parser", default="strict", help="answer parser for the run's metrics (default strict)")
         parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+        parser.add_argument("--force", action="store_true",
+                            help="answer again even when an identical complete run is already in --out")
 
     def extra_help(self, argv: list[str]) -> str:
         """The chosen adapter's and benchmarks' options, for `deem-eval --model hf --help`."""
+        from deem_eval.api import bench_names
+
         known = argparse.ArgumentParser(add_help=False)
         known.add_argument("--model")
         known.add_argument("--bench", action="append", default=[])
@@ -61,60 +65,23 @@ class RunCommand:
         return "\n\n".join(sections)
 
     def run(self, args: argparse.Namespace) -> int:
-        from deem_eval.run.runner import RunOptions, distributed_env, run
-        from deem_eval.scoring.score import get_parser
+        from deem_eval.api import prepare
         from deem_eval.views.display import print_metrics
 
-        if args.batch_size < 1:
-            raise DeemEvalError(f"--batch-size must be at least 1, got {args.batch_size}")
-        parser = get_parser(args.parser)
-        benches = bench_names(args.bench)
-        if len(benches) > 1 and (args.split_dir or args.run_dir):
-            flag = "--split-dir" if args.split_dir else "--run-dir"
-            raise DeemEvalError(f"{flag} names one run's split or directory; with several benchmarks "
-                                f"({', '.join(benches)}) give one --bench per command, or drop {flag}")
-        if args.bench_options and not benches:
-            raise DeemEvalError("-B options belong to a benchmark; give --bench NAME with them")
-        bench_pairs = split_bench_options(benches, split_pairs(args.bench_options, "-B"))
-        # Every split is loaded (and every option checked) before the model, which is the slow part.
-        if benches:
-            splits = [load_benchmark_split(b, bench_pairs.get(b, {}), args.split_dir) for b in benches]
-        else:
-            splits = [load_benchmark_split(None, {}, args.split_dir)]
-        adapter = build_adapter(args.model, args.model_options, seed=args.seed)
-        rank, world = distributed_env()
-        options = RunOptions(batch_size=args.batch_size, limit=args.limit, seed=args.seed, out=args.out,
-                             run_dir=args.run_dir, progress=not args.no_progress, rank=rank, world_size=world)
+        plan = prepare(args.model, args.bench, model_options=split_pairs(args.model_options, "-M"),
+                       bench_options=split_pairs(args.bench_options, "-B"), split_dir=args.split_dir,
+                       limit=args.limit, batch_size=args.batch_size, seed=args.seed, out=args.out,
+                       run_dir=args.run_dir, parser=args.parser, progress=not args.no_progress, force=args.force)
         results = []
-        for split in splits:
-            result = run(adapter, split, parser, options)
+        for split in plan.splits:
+            result = plan.run(split)
             results.append(result)
             if result.metrics is not None:
-                print_metrics(result.metrics, title=f"{adapter.label} on {split.name}")
+                print_metrics(result.metrics, title=f"{plan.adapter.label} on {split.name}")
                 print(f"run directory: {result.run_dir}")
         if len(results) > 1 and all(r.metrics is not None for r in results):
             print_combined_board([r.run_dir for r in results])
         return 0
-
-
-def bench_names(values: list[str]) -> list[str]:
-    """`--bench a --bench b,c` to [a, b, c]: repeated and comma-separated, duplicates dropped, order kept."""
-    names = [name.strip() for value in values for name in value.split(",") if name.strip()]
-    return list(dict.fromkeys(names))
-
-
-def split_bench_options(benches: list[str], values: dict[str, str]) -> dict[str, dict[str, str]]:
-    """Give each benchmark the -B options its Config has. With one benchmark everything goes to it (its own
-    parser names the valid keys); with several, a key that none of them has is an error."""
-    if len(benches) <= 1:
-        return {benches[0]: values} if benches else {}
-    fields = {b: {f.name for f in dataclasses.fields(BENCHMARKS.get(b).Config) if f.init} for b in benches}
-    valid = set().union(*fields.values())
-    unknown = sorted(set(values) - valid)
-    if unknown:
-        raise DeemEvalError(f"-B {', '.join(unknown)}: no option of benchmarks {', '.join(benches)}. "
-                            f"Valid options: {', '.join(sorted(valid)) or '(none)'}")
-    return {b: {k: v for k, v in values.items() if k in fields[b]} for b in benches}
 
 
 def print_combined_board(run_dirs: list[Path]) -> None:
@@ -143,30 +110,6 @@ def entry_help(registry: Any, name: str, flag: str) -> str:
     return "\n".join(lines + (rows or ["  (none)"]))
 
 
-def load_benchmark_split(bench: str | None, values: dict[str, str], split_dir: Path | None):
-    from deem_eval.core.splits import Split
-
-    if bench is None:
-        if split_dir is None:
-            raise DeemEvalError("give --bench NAME (deem-eval list benchmarks) or --split-dir DIR")
-        return Split.load(split_dir)
-    cls = BENCHMARKS.get(bench)
-    reject_packed(cls.Config, values, "-B")
-    config = parse_options(cls.Config, values, what=f"benchmark {bench!r}")
-    return cls(config).load(split_dir=split_dir)
-
-
-def build_adapter(name: str, pairs: list[str], *, seed: int | None = None) -> Any:
-    cls = MODELS.get(name)
-    values: dict[str, Any] = split_pairs(pairs, "-M")
-    reject_packed(cls.Config, values, "-M")
-    field_names = {f.name for f in dataclasses.fields(cls.Config)}
-    if seed is not None and "seed" in field_names and "seed" not in values:
-        values["seed"] = seed
-    config = parse_options(cls.Config, values, what=f"model {name!r}")
-    return cls(config)
-
-
 # ---- score -----------------------------------------------------------------------------------------
 
 class ScoreCommand:
@@ -186,7 +129,7 @@ class ScoreCommand:
                                  "metrics.PARSER.json; deem-eval list parsers)")
         parser.add_argument("--split-dir", type=_path, help="the run's split, if it moved since the run")
         parser.add_argument("--split", type=_path, help="split directory to score --answers against")
-        parser.add_argument("--answers", type=_path, help="answers file (POPE-style JSON lines, lmms-eval samples log)")
+        parser.add_argument("--answers", type=_path, help="answers file: POPE-style JSON lines, an lmms-eval samples log, or VLMEvalKit .tsv/.csv/.xlsx")
         parser.add_argument("--out", type=_path, help="with --answers: write metrics.json here")
 
     def run(self, args: argparse.Namespace) -> int:

@@ -101,6 +101,8 @@ def remove_stale_builds(cache_dir: Path) -> list[Path]:
     host = socket.gethostname()
     for path in builds_in_progress(cache_dir):
         match = _BUILDING.fullmatch(path.name[len(cache_dir.name) + 1:])
+        if match is None:   # builds_in_progress lists only names that match
+            continue
         pid, owner_host = int(match.group(1)), match.group(3)
         if (owner_host is not None and owner_host != host) or _pid_alive(pid):
             continue

@@ -11,12 +11,13 @@ leaderboard refuses to rank runs of one split name that disagree on it.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from deem_eval import __version__
 from deem_eval.core.atomic import atomic_write_text
@@ -31,9 +32,12 @@ IMAGE_HASHES_FILE = "images.sha256"
 GroupValue = str | int | float
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Sample:
-    """One yes/no question about one image. `group` holds every field results are broken down by."""
+    """One yes/no question about one image. `group` holds every field results are broken down by.
+
+    Slotted (a split holds up to millions of them); samples loaded from one file share equal image,
+    question and group objects, so treat `group` as read-only."""
 
     id: str
     image: str
@@ -213,14 +217,16 @@ class Split:
         if meta.format > FORMAT_VERSION:
             raise SplitFormatError(f"{meta_path}: split format {meta.format} is newer than this deem-eval "
                                    f"understands ({FORMAT_VERSION}); upgrade deem-eval")
-        samples = tuple(read_samples(samples_path))
+        data = samples_path.read_bytes()
+        samples = tuple(_parse_samples(data, samples_path))
         _check_unique(samples, where=str(samples_path))
-        if list(samples) != sorted(samples, key=lambda s: s.id):
+        ids = [s.id for s in samples]
+        if ids != sorted(ids):      # ids are unique, so this is "the samples are in sorted order"
             raise SplitFormatError(f"{samples_path}: samples are not sorted by id (was the file edited?)")
         if len(samples) != meta.count:
             raise SplitFormatError(f"{samples_path}: {len(samples)} samples but split.json says {meta.count}")
         if check_fingerprint:
-            actual = sha256_file(samples_path)
+            actual = hashlib.sha256(data).hexdigest()     # the bytes just parsed, not a second read
             if actual != meta.samples_sha256:
                 raise SplitFormatError(
                     f"{samples_path}: sha256 {actual[:12]}… differs from split.json's {meta.samples_sha256[:12]}…; "
@@ -230,16 +236,98 @@ class Split:
 
 def read_samples(path: Path) -> Iterable[Sample]:
     """Parse a samples.jsonl, naming file and line number in any error."""
-    with open(path, "rb") as handle:
-        for lineno, raw in enumerate(handle, start=1):
-            line = decode_utf8(raw, path, error=SplitFormatError, first_line=lineno)
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise SplitFormatError(f"{path}:{lineno}: malformed JSON ({exc.msg})") from None
-            yield Sample.from_json(obj, where=f"{path}:{lineno}")
+    path = Path(path)
+    return _parse_samples(path.read_bytes(), path)
+
+
+_KEYS: Final = ("id", "image", "question", "answer")
+_ANSWER_OBJECTS: Final = {a: a for a in ANSWERS}
+_INTERNABLE_GROUP_TYPES: Final = frozenset({str, int})   # exact types: True == 1 and 0.0 == -0.0 must not merge
+
+
+def _parse_samples(data: bytes, path: Path) -> list[Sample]:
+    """All samples of a samples.jsonl's bytes. Fast path: the whole file is parsed by one json.loads (as
+    one JSON array) with the cyclic GC paused, validated inline, equal image/question strings and group
+    dicts shared. Anything unusual (bad UTF-8 or JSON, blank lines, an invalid sample) falls back to the
+    line-by-line reader, which names the file and line of the first problem exactly as before."""
+    fast = _parse_samples_fast(data)
+    return fast if fast is not None else list(_read_samples_lines(data, path))
+
+
+def _parse_samples_fast(data: bytes) -> list[Sample] | None:
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    text = text.removesuffix("\n")
+    if not text:
+        return None
+    count = text.count("\n") + 1
+    gc_was_enabled = gc.isenabled()
+    gc.disable()      # millions of new dicts would trigger full collections that find nothing to free
+    try:
+        try:
+            objs = json.loads("[" + text.replace("\n", ",") + "]")
+        except (json.JSONDecodeError, RecursionError):
+            return None
+        # One value per line: a count mismatch means a line held zero or several values (or lines merged).
+        if len(objs) != count:
+            return None
+        del text
+        return _build_samples(objs)
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+
+
+def _build_samples(objs: list[Any]) -> list[Sample] | None:
+    """Samples from parsed objects, or None at the first object `Sample.from_json` would reject."""
+    strings: dict[str, str] = {}
+    groups: dict[tuple[tuple[str, GroupValue], ...], dict[str, GroupValue]] = {}
+    answers, internable = _ANSWER_OBJECTS, _INTERNABLE_GROUP_TYPES
+    out: list[Sample] = []
+    append, new = out.append, Sample
+    for obj in objs:
+        if type(obj) is not dict:
+            return None
+        try:
+            sid, image, question, answer = obj["id"], obj["image"], obj["question"], answers[obj["answer"]]
+        except (KeyError, TypeError):       # a missing field, or an answer that is not "yes"/"no"
+            return None
+        if type(sid) is not str or type(image) is not str or type(question) is not str:
+            return None
+        group = obj.get("group")
+        if group is None:
+            if "group" in obj:
+                return None
+            group = {}
+        elif type(group) is not dict:
+            return None
+        elif group:
+            if internable.issuperset(map(type, group.values())):
+                key = tuple(group.items())
+                group = groups.setdefault(key, group)
+            elif not all(isinstance(v, (str, int, float)) for v in group.values()):
+                return None
+        image = strings.setdefault(image, image)
+        question = strings.setdefault(question, question)
+        append(new(sid, image, question, answer, group))
+    return out
+
+
+def _read_samples_lines(data: bytes, path: Path) -> Iterable[Sample]:
+    """The line-by-line reader: slow, but names the file and line of the first problem."""
+    raws = data.split(b"\n")          # as a binary file iterates: on b"\n" only, each line keeping it
+    last = raws.pop()
+    for lineno, raw in enumerate([r + b"\n" for r in raws] + ([last] if last else []), start=1):
+        line = decode_utf8(raw, path, error=SplitFormatError, first_line=lineno)
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise SplitFormatError(f"{path}:{lineno}: malformed JSON ({exc.msg})") from None
+        yield Sample.from_json(obj, where=f"{path}:{lineno}")
 
 
 def _check_strings(obj: Mapping[str, Any], where: str, required: Iterable[str], optional: Iterable[str]) -> None:

@@ -38,11 +38,14 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 from deem_eval.core.atomic import atomic_write_text, writing
 from deem_eval.core.errors import DeemEvalError
 from deem_eval.core.jsonio import json_lines, parse_json, read_utf8
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 try:
     import fcntl
@@ -498,9 +501,9 @@ class Appender:
         self._samples_path, self._failures_path, self._prompts_path = samples, failures, prompts
         self._known = set(known)   # prompt hashes already on disk
         with writing(samples):
-            self._samples = open(samples, "a", encoding="utf-8", newline="\n")
-        self._failures = None
-        self._prompts = None
+            self._samples = open(samples, "a", encoding="utf-8", newline="\n")  # noqa: SIM115 - held until close()
+        self._failures: TextIO | None = None
+        self._prompts: TextIO | None = None
 
     def write(self, records: Iterable[SampleRecord], failures: Iterable[Failure] = (),
               latency_s: float | None = None, prompts: Mapping[str, str] | None = None) -> None:
@@ -515,7 +518,7 @@ class Appender:
         if failed:
             with writing(self._failures_path):
                 if self._failures is None:
-                    self._failures = open(self._failures_path, "a", encoding="utf-8", newline="\n")
+                    self._failures = open(self._failures_path, "a", encoding="utf-8", newline="\n")  # noqa: SIM115 - held until close()
                 self._failures.write(failed)
                 self._failures.flush()
 
@@ -525,15 +528,18 @@ class Appender:
             return
         with writing(self._prompts_path):
             if self._prompts is None:
-                self._prompts = open(self._prompts_path, "a", encoding="utf-8", newline="\n")
+                self._prompts = open(self._prompts_path, "a", encoding="utf-8", newline="\n")  # noqa: SIM115 - held until close()
             self._prompts.write("".join(prompt_line(h, t) for h, t in new.items()))
             self._prompts.flush()
         self._known |= new.keys()
 
     def close(self) -> None:
-        for handle, path in ((self._prompts, self._prompts_path), (self._samples, self._samples_path),
-                             (self._failures, self._failures_path)):
-            if handle is not None and not handle.closed:
+        handles: list[tuple[TextIO | None, Path | None]] = [
+            (self._prompts, self._prompts_path), (self._samples, self._samples_path),
+            (self._failures, self._failures_path)]
+        for handle, path in handles:
+            # a prompts handle exists only when its path does
+            if handle is not None and path is not None and not handle.closed:
                 try:
                     with writing(path):
                         handle.flush()
@@ -541,7 +547,7 @@ class Appender:
                 finally:
                     _close_quietly(handle)
 
-    def __enter__(self) -> Appender:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -47,7 +47,7 @@ from deem_eval import __version__
 from deem_eval.core.adapters import ModelAdapter, Request
 from deem_eval.core.errors import DeemEvalError, WriteError
 from deem_eval.core.images import load_rgb
-from deem_eval.scoring.parsing import Parser
+from deem_eval.core.splits import Sample, Split
 from deem_eval.run.rundir import (
     ATTEMPT_FILE,
     LOCK_FILE,
@@ -62,8 +62,8 @@ from deem_eval.run.rundir import (
     directory_lock,
     lock_holder_info,
 )
+from deem_eval.scoring.parsing import Parser
 from deem_eval.scoring.score import Answer, score_answers, verdicts
-from deem_eval.core.splits import Sample, Split
 
 LIBRARIES = ("torch", "transformers", "diffusers", "datasets", "numpy", "pillow", "accelerate")
 RANK_TIMEOUT_S = 600.0                       # no progress in a missing rank's files for this long: give up
@@ -82,6 +82,7 @@ class RunOptions:
     rank: int = 0
     world_size: int = 1
     rank_timeout_s: float | None = None   # None: $DEEM_EVAL_RANK_TIMEOUT_S, else RANK_TIMEOUT_S
+    force: bool = False              # answer again even when an identical complete run exists in `out`
 
 
 @dataclass(frozen=True)
@@ -175,6 +176,12 @@ def run(adapter: ModelAdapter, split: Split, parser: Parser, options: RunOptions
     selected = select_samples(split, options.limit)
     content = adapter.content_fingerprint()
     key = run_key(adapter.name, adapter.config_dict(), split, options, content)
+    if not options.force and options.run_dir is None and options.world_size == 1:
+        reused = _find_complete(options.out, key, parser)
+        if reused is not None:
+            print(f"note: reusing the identical complete run {reused.run_dir} (same model, options, files, split, "
+                  f"seed and limit); pass --force to answer again", file=sys.stderr)
+            return reused
     with _run_writes(options.run_dir or options.out):
         run_dir, lock = _open_or_create(adapter, split, parser, options, key, mode, len(selected), content)
         try:
@@ -302,7 +309,7 @@ def _answer_all(adapter, split, parser, mode, mine, done, run_dir, rank_file, op
     needs_images = getattr(adapter, "needs_images", True)
     with ThreadPoolExecutor(max_workers=1) as pool, run_dir.appender(rank_file) as out:
         # the pool loads the next batch's images while the model answers this one
-        prepare = lambda b: _prepare(adapter, split, b)  # noqa: E731
+        prepare = lambda b: _prepare(adapter, split, b)
         for batch, prepared in _prefetched(batches, prepare, pool if needs_images else None):
             requests, failures = prepared
             started = time.perf_counter()
@@ -321,10 +328,13 @@ def _prefetched(batches, prepare: Callable, pool: ThreadPoolExecutor | None) -> 
         for batch in batches:
             yield batch, prepare(batch)
         return
-    pending: Future | None = pool.submit(prepare, batches[0]) if batches else None
+    if not batches:
+        return
+    pending: Future = pool.submit(prepare, batches[0])
     for i, batch in enumerate(batches):
         prepared = pending.result()
-        pending = pool.submit(prepare, batches[i + 1]) if i + 1 < len(batches) else None
+        if i + 1 < len(batches):   # the next batch loads while this one is answered
+            pending = pool.submit(prepare, batches[i + 1])
         yield batch, prepared
 
 
@@ -478,6 +488,25 @@ def _check_same_run(run: RunDir, adapter, split: Split, key: str, content: str |
                         "Choose another --run-dir, or omit it to create a new run.")
 
 
+def _find_complete(out: Path, key: str, parser: Parser) -> RunResult | None:
+    """The newest finished run of `key` in `out` scored with `parser` that answered every sample without a
+    failure: running the same command again would only reproduce it."""
+    if not out.is_dir():
+        return None
+    for manifest in sorted(out.glob(f"*/{MANIFEST_FILE}"), reverse=True):
+        run = _open_quietly(manifest.parent)
+        if run is None or run.manifest.run_key != key or run.manifest.finished_utc is None \
+                or run.manifest.parser != parser.name:
+            continue
+        try:
+            metrics = run.read_metrics()
+        except (OSError, ValueError):
+            continue
+        if isinstance(metrics, dict) and metrics.get("complete") and not metrics.get("n_failed"):
+            return RunResult(run.path, metrics, int(metrics.get("n_answered", 0)))
+    return None
+
+
 def _find_unfinished(out: Path, key: str, lock_name: str
                      ) -> tuple[tuple[RunDir, RunLock] | None, list[tuple[Path, LockHolder]]]:
     """The newest unfinished run of `key` whose `lock_name` this process could take (returned locked), and
@@ -563,7 +592,7 @@ def _wait_for_attempt(run_dir: RunDir, rank: int, timeout: float) -> str:
 def _is_live_holder(writer: LockHolder, holder: LockHolder) -> bool:
     """`writer` holds the lock now: the lock file names it (it is truncated on release) and, on this host, its
     process exists (a holder killed outright leaves its name behind). Across hosts the name alone must do."""
-    if writer.pid is None or writer != holder:
+    if writer.pid is None or holder.pid is None or writer != holder:   # equal holders share the pid
         return False
     if holder.host != socket.gethostname():
         return True
@@ -662,7 +691,7 @@ def _library_versions() -> dict[str, str]:
 def _git_sha() -> str | None:
     try:
         result = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).resolve().parent,
-                                capture_output=True, text=True, timeout=5)
+                                capture_output=True, text=True, timeout=5, check=False)
     except (OSError, subprocess.SubprocessError):
         return None
     return result.stdout.strip() or None if result.returncode == 0 else None

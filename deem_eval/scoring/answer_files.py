@@ -5,7 +5,13 @@ Formats read (JSON lines; a JSON array is accepted too):
   `prompt` (or `text` when the answer is in `answer`) and `category` when present;
 - lmms-eval `samples_<task>.jsonl` logs: `doc_id`, `filtered_resps` / `resps`, `target`, and either the
   task's `doc` (question_id, question, image_source, category) or, in newer versions where `doc` is
-  dropped, the metric records (`question_id`) and `input` (the prompt).
+  dropped, the metric records (`question_id`) and `input` (the prompt);
+- VLMEvalKit result files (`.tsv`, or `.xlsx` with pandas + openpyxl; `.csv` too): columns `index`,
+  `question`, `answer` (the ground truth, Yes/No), `prediction` (the model's answer) and `category` (the POPE
+  subset), `image_path` when present. A row is matched by (category, question) where that question is asked
+  once in the subset, else by (category, image, question), else by `index` taken as the question id (only
+  when the split's ids carry question ids, and only if the row's question text and ground truth agree with
+  that sample: VLMEvalKit numbers its own rows). Every matched row's `answer` must agree with the split's.
 
 Row position is never used: upstream POPE scripts zip answers with labels by position, and published
 files of different versions ask different questions from row 11 on. When a row has only a question id,
@@ -24,6 +30,7 @@ Checks on the rows matched by id or question id (rows matched by (subset, image,
 
 from __future__ import annotations
 
+import math
 import re
 from collections import Counter
 from dataclasses import dataclass, field
@@ -52,8 +59,8 @@ class MatchedAnswers:
     unmatched_rows: int                      # rows that matched no question of the split
     duplicate_rows: int                      # further identical answers to an already answered question (kept once)
     missing: int                             # split questions without an answer
-    source_format: str                       # "pope-answers" | "llava-answers" | "lmms-eval-samples"
-    matched_by: str = ""                     # "id", "subset+image+question", "question_id", comma-joined
+    source_format: str                       # "pope-answers" | "llava-answers" | "lmms-eval-samples" | "vlmevalkit"
+    matched_by: str = ""                     # "id", "subset+question", "subset+image+question", "question_id", comma-joined
     notes: list[str] = field(default_factory=list)
     disagreeing_rows: int = 0                # rows whose id names a question but whose question/image differ
 
@@ -67,6 +74,12 @@ class _Row:
     image: str | None          # file stem
     question: str | None       # normalised
     subset: str | None
+    label: str | None = None   # the row's own ground truth (VLMEvalKit's `answer`), checked against the split
+    by_question: bool = False  # may be matched by (subset, question) alone (VLMEvalKit rows carry no image)
+
+
+_TABLE_SUFFIXES = {".tsv": "\t", ".csv": ","}
+_EXCEL_SUFFIXES = (".xlsx", ".xlsm", ".xls")
 
 
 def normalise_question(text: str) -> str:
@@ -106,7 +119,57 @@ def _first_text(value: Any) -> str | None:
 
 
 def _read_rows(path: Path) -> list[tuple[str, Any]]:
+    suffix = path.suffix.lower()
+    if suffix in _TABLE_SUFFIXES:
+        return _read_table(path, _TABLE_SUFFIXES[suffix])
+    if suffix in _EXCEL_SUFFIXES:
+        return _read_excel(path)
     return read_json_records(path, what="answers file")
+
+
+def _read_table(path: Path, delimiter: str) -> list[tuple[str, Any]]:
+    """[(file:line, row dict)] of a header-first TSV / CSV (VLMEvalKit writes them with pandas)."""
+    import csv
+    import sys
+
+    if not path.is_file():
+        raise DeemEvalError(f"{path}: no such answers file")
+    csv.field_size_limit(min(sys.maxsize, 2**31 - 1))      # base64 `image` columns are long
+    rows = []
+    try:
+        with open(path, encoding="utf-8-sig", newline="") as handle:
+            reader = csv.DictReader(handle, delimiter=delimiter)
+            if not reader.fieldnames:
+                raise DeemEvalError(f"{path}: empty table (expected a header row)")
+            for row in reader:
+                rows.append((f"{path}:{reader.line_num}", {k: v for k, v in row.items() if k is not None}))
+    except UnicodeDecodeError as exc:
+        raise DeemEvalError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except csv.Error as exc:
+        raise DeemEvalError(f"{path}: malformed {'TSV' if delimiter == chr(9) else 'CSV'} ({exc})") from None
+    return rows
+
+
+def _read_excel(path: Path) -> list[tuple[str, Any]]:
+    """[(file: row N, row dict)] of an Excel sheet (VLMEvalKit's result .xlsx), read with pandas + openpyxl."""
+    if not path.is_file():
+        raise DeemEvalError(f"{path}: no such answers file")
+    try:
+        import pandas as pd
+    except ImportError:
+        raise DeemEvalError(f"{path}: reading .xlsx answers needs pandas and openpyxl: "
+                            "pip install pandas openpyxl (or save the sheet as .tsv)") from None
+    try:
+        import openpyxl  # type: ignore[import-untyped]  # noqa: F401 - pandas' engine for .xlsx
+    except ImportError:
+        raise DeemEvalError(f"{path}: reading .xlsx answers needs openpyxl: pip install openpyxl "
+                            "(or save the sheet as .tsv)") from None
+    try:
+        frame = pd.read_excel(path, dtype=object)
+    except Exception as exc:  # noqa: BLE001 - pandas / openpyxl raise many types for a damaged file
+        raise DeemEvalError(f"{path}: cannot read the spreadsheet ({type(exc).__name__}: {exc})") from None
+    records = frame.where(frame.notna(), None).to_dict(orient="records")
+    return [(f"{path}: row {i + 2}", {str(k): v for k, v in r.items()}) for i, r in enumerate(records)]
 
 
 def _parse_row(where: str, obj: Any) -> tuple[_Row, str]:
@@ -114,6 +177,8 @@ def _parse_row(where: str, obj: Any) -> tuple[_Row, str]:
         raise DeemEvalError(f"{where}: expected a JSON object, got {type(obj).__name__}")
     if "doc_id" in obj and ("filtered_resps" in obj or "resps" in obj):
         return _lmms_eval_row(where, obj), "lmms-eval-samples"
+    if "prediction" in obj and "question" in obj:
+        return _vlmevalkit_row(where, obj), "vlmevalkit"
     if "answer" not in obj and "text" not in obj:
         raise DeemEvalError(f"{where}: no answer field: expected 'answer' (or LLaVA's 'text') in POPE-style "
                             "answer rows, or an lmms-eval samples log")
@@ -134,7 +199,7 @@ def _lmms_eval_row(where: str, obj: dict) -> _Row:
     text = _first_text(obj.get("filtered_resps"))
     if text is None:
         text = _first_text(obj.get("resps"))
-    doc = obj.get("doc") if isinstance(obj.get("doc"), dict) else {}
+    doc: dict[str, Any] = obj["doc"] if isinstance(obj.get("doc"), dict) else {}
     question_id = _int(doc.get("question_id"))
     if question_id is None:   # newer lmms-eval drops `doc`; the metric records keep question_id
         for value in obj.values():
@@ -142,10 +207,45 @@ def _lmms_eval_row(where: str, obj: dict) -> _Row:
                 question_id = _int(value["question_id"])
                 break
     question = doc.get("question") or obj.get("input")
-    return _Row(where, "" if text is None else text, None, question_id,
-                _stem(doc.get("image_source") or doc.get("image")),
+    # tasks exported by `deem-eval export --format lmms-eval` carry the sample id in `doc` and in the metric record
+    sample_id = doc.get("id") if isinstance(doc.get("id"), str) else None
+    if sample_id is None:
+        sample_id = next((v["id"] for v in obj.values() if isinstance(v, dict) and isinstance(v.get("id"), str)),
+                         None)
+    image = doc.get("image_source") or doc.get("image_file") or doc.get("image")
+    return _Row(where, "" if text is None else text, sample_id, question_id,
+                _stem(image if isinstance(image, str) else None),
                 normalise_question(question) if isinstance(question, str) else None,
                 _subset(doc.get("category")))
+
+
+def _cell(value: Any) -> str | None:
+    """A table cell as text: None for empty / NaN cells; 17.0 (a float read from a sheet) as '17'."""
+    if value is None:
+        return None
+    if isinstance(value, float):
+        if math.isnan(value):
+            return None
+        if value.is_integer():
+            return str(int(value))
+    text = str(value)
+    return text if text.strip() else None
+
+
+def _vlmevalkit_row(where: str, obj: dict) -> _Row:
+    prediction = _cell(obj.get("prediction"))
+    question = _cell(obj.get("question"))
+    label = _cell(obj.get("answer"))
+    image = _cell(obj.get("image_path")) or _cell(obj.get("image_source"))
+    if image is None:                        # `image` is base64 in VLMEvalKit's TSVs; a short one may be a path
+        candidate = _cell(obj.get("image"))
+        image = candidate if candidate and len(candidate) < 300 and "." in candidate else None
+    if isinstance(image, str) and image.lstrip().startswith("["):   # multi-image rows: ["a.jpg"]
+        image = image.strip().strip("[]").split(",")[0].strip().strip("'\"") or None
+    return _Row(where, prediction or "", _cell(obj.get("id")), _int(_cell(obj.get("index"))), _stem(image),
+                normalise_question(question) if question else None,
+                _subset(_cell(obj.get("category")) or _cell(obj.get("split"))),
+                label.strip().lower() if label else None, True)
 
 
 @dataclass
@@ -156,6 +256,8 @@ class _Index:
     question_of: dict[str, str]                          # id -> normalised question
     subsets: list[str]
     image_of: dict[str, str] = field(default_factory=dict)    # id -> image file stem
+    by_question: dict[tuple[str, str], str | None] = field(default_factory=dict)  # (subset, question) -> id
+    answer_of: dict[str, str] = field(default_factory=dict)   # id -> ground truth
 
 
 def _index(split: Split) -> _Index:
@@ -163,6 +265,7 @@ def _index(split: Split) -> _Index:
     by_qid: dict[tuple[str, int], str] | None = {}
     question_of = {}
     image_of = {}
+    by_question: dict[tuple[str, str], str | None] = {}
     subsets: list[str] = []
     for sample in split.samples:
         subset = str(sample.group.get("subset", ""))
@@ -173,6 +276,7 @@ def _index(split: Split) -> _Index:
         image_of[sample.id] = _stem(sample.image) or ""
         key = (subset, _stem(sample.image) or "", question)
         by_key[key] = None if key in by_key else sample.id
+        by_question[(subset, question)] = None if (subset, question) in by_question else sample.id
         match = _TRAILING_QID.search(sample.id)
         if by_qid is not None:
             qkey = (subset, int(match.group(1))) if match else None
@@ -180,7 +284,8 @@ def _index(split: Split) -> _Index:
                 by_qid = None
             else:
                 by_qid[qkey] = sample.id
-    return _Index({s.id for s in split.samples}, by_key, by_qid, question_of, subsets, image_of)
+    return _Index({s.id for s in split.samples}, by_key, by_qid, question_of, subsets, image_of, by_question,
+                  {s.id: s.answer for s in split.samples})
 
 
 def _subset_from_name(path: Path) -> str | None:
@@ -195,6 +300,8 @@ def _disagreement(row: _Row, found: str, index: _Index) -> str | None:
         parts.append(f"question {row.question!r} vs the split's {index.question_of[found]!r}")
     if row.image is not None and index.image_of.get(found) and index.image_of[found] != row.image:
         parts.append(f"image {row.image!r} vs the split's {index.image_of[found]!r}")
+    if row.label is not None and index.answer_of.get(found) and index.answer_of[found] != row.label:
+        parts.append(f"ground truth {row.label!r} vs the split's {index.answer_of[found]!r}")
     return "; ".join(parts) or None
 
 
@@ -206,10 +313,21 @@ def _lookup(row: _Row, subset: str | None, index: _Index) -> tuple[str | None, s
         return (None, "", f"{row.id}: {differs}") if differs else (row.id, "id", None)
     if subset is None:
         return None, "", None
+    if row.by_question and row.question is not None:
+        found = index.by_question.get((subset, row.question))
+        if found is not None:               # asked once in the subset: the question names the sample
+            differs = _disagreement(row, found, index)
+            if differs and row.question_id is None:
+                return None, "", f"{found}: {differs}"
+            if not differs:
+                return found, "subset+question", None
     if row.image is not None and row.question is not None:
         key = (subset, row.image, row.question)
         found = index.by_key.get(key)
         if found is not None:
+            differs = _disagreement(row, found, index) if row.label is not None else None
+            if differs:
+                return None, "", f"{found}: {differs}"
             return found, "subset+image+question", None
         if row.question_id is None:
             return None, "", None
@@ -236,7 +354,7 @@ def _file_subset(rows: list[_Row], path: Path, index: _Index, notes: list[str]) 
     if hinted is not None and hinted in index.subsets:
         notes.append(f"rows name no subset; took {hinted!r} from the file name")
         return hinted
-    scores = Counter()
+    scores: Counter[str] = Counter()
     for subset in index.subsets:
         scores[subset] = sum(_lookup(r, subset, index)[0] is not None for r in rows if r.subset is None)
     ranked = scores.most_common()
@@ -260,7 +378,8 @@ def match_answers(split: Split, path: Path | str) -> MatchedAnswers:
     rows = [row for row, _ in parsed]
     formats = Counter(fmt for _, fmt in parsed)
     source_format = formats.most_common(1)[0][0]
-    if not any(r.id or r.question_id is not None or (r.image and r.question) for r in rows):
+    if not any(r.id or r.question_id is not None or (r.image and r.question) or (r.by_question and r.question)
+               for r in rows):
         raise DeemEvalError(f"{path}: the rows carry neither an id, a question_id nor (image, question); they could "
                             "only be matched by row position, which deem-eval refuses to do (published POPE "
                             "versions differ row by row). Add question_id or image to the answers.")
@@ -269,7 +388,7 @@ def match_answers(split: Split, path: Path | str) -> MatchedAnswers:
     default_subset = _file_subset(rows, path, index, notes)
     answers: dict[str, str] = {}
     first_row: dict[str, _Row] = {}
-    how = Counter()
+    how: Counter[str] = Counter()
     qid_subsets: set[str] = set()
     duplicates = 0
     disagreeing: list[str] = []          # "file:line: how" per row whose id names a question it does not ask

@@ -141,6 +141,49 @@ def _after_no(rest: str) -> Verdict:
     return NO
 
 
+# Fast paths for ASCII text, on its runs of letters as bytes (`_letter_runs`: three C calls, no regex).
+# 1. The non-answer gate: every `_WORDS` token in _NON_ANSWER_WORDS is a letter run, or an apostrophe token
+#    whose first run is in _NON_ANSWER_RUNS, so runs disjoint from it mean _NON_ANSWER cannot match.
+# 2. `_fast_verdict`: a leading plain "yes"/"no" followed by one of _FAST_SEPARATORS, and no run from the
+#    matching changer set, gives the verdict the full rule gives, without the rule.
+_SPACE_NON_LETTERS = bytes(c if 0x61 <= c <= 0x7A else 0x20 for c in range(256))     # a-z kept, else space
+_SPACE_NON_LETTERS_KEEP_NUL = b"\0" + _SPACE_NON_LETTERS[1:]
+_NON_ANSWER_RUNS = frozenset(w.split("'")[0].encode() for w in _NON_ANSWER_WORDS)
+_FAST_SEPARATORS = frozenset(" ,.!;:?-\n\t")
+# After a leading yes only a negation can change the verdict (_BARE_NO, a negative clause after a contrast,
+# _NEG_SO's "no"), and an idiom rewrite ("no doubt", "without doubt", "undoubtedly").
+_YES_CHANGERS = frozenset(w.encode() for w in _NEGATIONS | {"undoubtedly", "doubt"})
+# After a leading no: a yes word (_ANY_YES, _POS_SO's "think so" -> "yes"), a correction (_CORRECTION), or an
+# idiom rewrite of the lead itself ("No doubt, ...").
+_NO_CHANGERS = frozenset(w.encode() for w in ("yes", "yeah", "yep", "yup", "think", "believe", "actually", "wait",
+                                                "fact", "second", "thought", "doubt", "undoubtedly", "without"))
+
+
+def _normalise(text: str) -> str:
+    return text.lower().replace("\u2019", "'").replace("\u2018", "'").strip()
+
+
+def _letter_runs(t: str) -> list[bytes]:
+    """The maximal runs of a-z in an ASCII text (what `re.findall("[a-z]+", t)` gives, as bytes, 3x faster)."""
+    return t.encode("ascii").translate(_SPACE_NON_LETTERS).split()
+
+
+def _fast_verdict(t: str, runs: list[bytes]) -> Verdict | None:
+    """YES/NO for a normalised ASCII text (its letter runs `runs`) that passed the non-answer gate, when the
+    full rule is sure to give it; None to run the full rule.
+
+    Why it agrees with the rule: every pattern the rule uses after the lead that could change a leading
+    yes/no (negations, yes words, corrections, the idiom and think-so rewrites) needs one of the changer words
+    as a whole regex word (\\b-delimited) or as a `_WORDS` token of a clause; each of those is a run of letters
+    of the whole text, or ends in "n't". Checked against the full rule in tests/test_split_loading.py."""
+    if t.startswith("yes"):
+        if (len(t) == 3 or t[3] in _FAST_SEPARATORS) and "n't" not in t and _YES_CHANGERS.isdisjoint(runs):
+            return YES
+    elif t.startswith("no") and (len(t) == 2 or t[2] in _FAST_SEPARATORS) and _NO_CHANGERS.isdisjoint(runs):
+        return NO
+    return None
+
+
 def strict_parse(text: str) -> Verdict:
     """Read a yes/no answer as a careful person would; `unknown` when it refuses, hedges or contradicts.
 
@@ -149,8 +192,28 @@ def strict_parse(text: str) -> Verdict:
     quick = _QUICK.get(t)
     if quick is not None:
         return quick
+    if t.isascii():
+        runs = _letter_runs(t)
+        if _NON_ANSWER_RUNS.isdisjoint(runs):
+            return _fast_verdict(t, runs) or _full_rule(t)
     if not _NON_ANSWER_WORDS.isdisjoint(_WORDS.findall(t)) and _NON_ANSWER.search(t):
         return UNKNOWN
+    return _full_rule(t)
+
+
+def _strict_parse_full(text: str) -> Verdict:
+    """`strict_parse` without the fast path: the reference the fast path is tested against."""
+    t = _normalise(text)
+    quick = _QUICK.get(t)
+    if quick is not None:
+        return quick
+    if not _NON_ANSWER_WORDS.isdisjoint(_WORDS.findall(t)) and _NON_ANSWER.search(t):
+        return UNKNOWN
+    return _full_rule(t)
+
+
+def _full_rule(t: str) -> Verdict:
+    """The rule after the non-answer gate, on a normalised text."""
     t = _POS_SO.sub(" yes ", _NEG_SO.sub(" no ", _AFFIRM_IDIOM.sub(" certainly ", t)))
     lead = _LEAD.match(t)
     if lead:
@@ -173,10 +236,53 @@ class Parser:
 
     def parse_many(self, texts: Iterable[str | None]) -> list[str]:
         """Parse each distinct text once: model answers repeat a lot ("Yes.", "No."), so this costs
-        about one dict lookup per answer."""
+        about one dict lookup per answer. The strict parser takes the distinct texts as one batch."""
         texts = list(texts)
-        table = {text: (UNKNOWN if text is None else self.parse(text)) for text in dict.fromkeys(texts)}
-        return [table[text] for text in texts]
+        distinct = list(dict.fromkeys(texts))
+        if self.parse is strict_parse:
+            known = [text for text in distinct if text is not None]
+            if len(known) == len(texts):          # all distinct (and no None): no table to build
+                return list(strict_parse_batch(known))
+            table: dict[str | None, str] = dict(zip(known, strict_parse_batch(known)))
+            if len(known) < len(distinct):
+                table[None] = UNKNOWN
+        else:
+            table = {text: (UNKNOWN if text is None else self.parse(text)) for text in distinct}
+        return list(map(table.__getitem__, texts))
+
+
+def strict_parse_batch(texts: list[str]) -> list[Verdict]:
+    """`[strict_parse(t) for t in texts]`, with the per-text steps of the fast path done
+    once for the whole batch where the batch allows it (ASCII, no NUL): one lower(), encode() and
+    translate() over all texts joined, then per text a dict lookup, a split and two set tests."""
+    joined = "\0".join(texts)
+    if not joined.isascii():
+        return [strict_parse(t) for t in texts]
+    low = joined.lower()                 # ASCII: lower() is per character, and no curly quotes to replace
+    lowered = low.split("\0")
+    if len(lowered) != len(texts):       # a text held a NUL
+        return [strict_parse(t) for t in texts]
+    runs_of = low.encode("ascii").translate(_SPACE_NON_LETTERS_KEEP_NUL).split(b"\0")
+    quick_get, gate, yes_changers, no_changers = _QUICK.get, _NON_ANSWER_RUNS, _YES_CHANGERS, _NO_CHANGERS
+    seps = _FAST_SEPARATORS
+    out: list[Verdict] = []
+    append = out.append
+    for raw, letters in zip(lowered, runs_of):
+        t = raw.strip()
+        verdict = quick_get(t)
+        if verdict is None:
+            runs = letters.split()
+            if not gate.isdisjoint(runs):
+                verdict = strict_parse(t)
+            elif t[:3] == "yes" and (len(t) == 3 or t[3] in seps) and "n't" not in t and \
+                    yes_changers.isdisjoint(runs):
+                verdict = YES
+            elif t[:2] == "no" and (len(t) == 2 or t[2] in seps) and no_changers.isdisjoint(runs):
+                verdict = NO
+            else:
+                verdict = _full_rule(t)
+        append(verdict)
+    return out
 
 
 STRICT = Parser(

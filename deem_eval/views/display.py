@@ -6,6 +6,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from deem_eval.scoring.metrics import METRIC_INFO
+
 # C0, DEL, C1, and the bidirectional overrides that reorder what a terminal shows
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
@@ -45,28 +47,18 @@ def fmt_estimate(est: Mapping[str, Any] | None, percent: bool = True) -> str:
 MAX_ROWS_PER_FIELD = 12
 
 
-def print_metrics(metrics: Mapping[str, Any], title: str) -> None:
-    """Overall and per-group rows; accuracy and F1 with their 95% intervals, the rest as points."""
-    from rich.console import Console, JustifyMethod
-    from rich.table import Table
+def print_metrics(metrics: Mapping[str, Any], title: str, console: Any = None) -> None:
+    """Overall and per-group rows; accuracy and F1 with their 95% intervals, the rest as points.
 
-    with_ci = ("accuracy", "f1")
+    Numbers are never clipped: on a narrow terminal the secondary columns are left out (from the right, and
+    named in a note), never squeezed; piped or redirected output is plain text at the width it needs."""
+    from rich.console import Console
+
+    with_ci = ["accuracy", "f1"]
     points = ["precision", "recall", "yes_ratio", "unknown_rate"]
     if "auroc" in metrics["overall"]:
         points += ["auroc", "ece"]
-    table = Table(title=terminal_text(title), title_justify="left")
-    columns: list[tuple[str, JustifyMethod]] = [("group", "left"), ("n", "right"),
-                                                *((c, "right") for c in (*with_ci, *points))]
-    for name, justify in columns:
-        table.add_column(name.replace("_", " "), justify=justify, no_wrap=True)
-
-    def row(label: str, m: Mapping[str, Any]) -> None:
-        cells = [fmt_estimate(m.get(c)) for c in with_ci]
-        cells += [fmt_estimate({"value": (m.get(c) or {}).get("value")}, percent=c not in ("auroc", "ece"))
-                  for c in points]
-        table.add_row(terminal_text(label), str(m["n"]), *cells)
-
-    row("overall", metrics["overall"])
+    rows = [("overall", metrics["overall"])]
     hidden = []
     for field, values in metrics.get("groups", {}).items():
         if len(values) < 2:
@@ -74,9 +66,19 @@ def print_metrics(metrics: Mapping[str, Any], title: str) -> None:
         if len(values) > MAX_ROWS_PER_FIELD:
             hidden.append(terminal_text(f"{field} ({len(values)} values)"))
             continue
-        for value, m in values.items():
-            row(f"{field}={value}", m)
-    console = Console(width=max(120, Console().width))
+        rows += [(f"{field}={value}", m) for value, m in values.items()]
+    if console is None:
+        console = Console()
+    shown, dropped = list(points), []
+    table = _metrics_table(title, with_ci, shown, rows)
+    if console.is_terminal:
+        while shown and _table_width(console, table) > console.width:
+            dropped.insert(0, shown.pop())
+            table = _metrics_table(title, with_ci, shown, rows)
+    width = max(console.width, _table_width(console, table))
+    if width != console.width:
+        console = Console(file=console.file, width=width, color_system=console.color_system,
+                          force_terminal=console.is_terminal)
     console.print(table)
     notes = [f"parser {terminal_text(metrics['parser'])}",
              f"{metrics['n_answered']}/{metrics['n_selected']} answered"]
@@ -84,6 +86,9 @@ def print_metrics(metrics: Mapping[str, Any], title: str) -> None:
         notes.append(f"[red]{metrics['n_failed']} failed[/red] (see failures.jsonl)")
     if hidden:
         notes.append("per-value metrics for " + ", ".join(hidden) + " in metrics.json")
+    if dropped:
+        notes.append("left out for the terminal's width: " + ", ".join(c.replace("_", " ") for c in dropped)
+                     + " (in metrics.json; widen the window to see them)")
     if metrics.get("subset_mean"):
         mean = metrics["subset_mean"]
         notes.append("mean over subsets: " + ", ".join(
@@ -91,3 +96,28 @@ def print_metrics(metrics: Mapping[str, Any], title: str) -> None:
     if metrics.get("logit_text_agreement", {}).get("rate") is not None:
         notes.append(f"logit/text agreement {metrics['logit_text_agreement']['rate'] * 100:.1f}%")
     console.print("; ".join(notes))
+
+
+def _metrics_table(title: str, with_ci: list[str], points: list[str],
+                   rows: list[tuple[str, Mapping[str, Any]]]) -> Any:
+    from rich.console import JustifyMethod
+    from rich.table import Table
+
+    table = Table(title=terminal_text(title), title_justify="left")
+    columns: list[tuple[str, JustifyMethod]] = [("group", "left"), ("n", "right"),
+                                                *((c, "right") for c in (*with_ci, *points))]
+    for name, justify in columns:
+        table.add_column(name.replace("_", " "), justify=justify, no_wrap=True)
+    for label, m in rows:
+        cells = [fmt_estimate(m.get(c)) for c in with_ci]
+        cells += [fmt_estimate({"value": (m.get(c) or {}).get("value")}, percent=METRIC_INFO[c].percent)
+                  for c in points]
+        table.add_row(terminal_text(label), str(m["n"]), *cells)
+    return table
+
+
+def _table_width(console: Any, table: Any) -> int:
+    """The width `table` needs with no cell wrapped or cut."""
+    from rich.measure import Measurement
+
+    return Measurement.get(console, console.options.update(width=10_000), table).maximum

@@ -47,6 +47,75 @@ figcaption { color: var(--muted); font-size: 13px; margin-top: 4px; }
 .grid figure { flex: 1 1 520px; }
 nav a { color: var(--accent); margin-right: 14px; text-decoration: none; font-size: 14px; }
 code { font-size: 12px; background: #f3f5f8; padding: 1px 4px; border-radius: 3px; }
+.samples h3 .counts { color: var(--muted); font-size: 12.5px; font-weight: normal; margin-left: 8px; }
+.filters { margin: 6px 0 10px; font-size: 13px; }
+.filters button { font: inherit; font-size: 13px; margin: 0 6px 4px 0; padding: 3px 10px; cursor: pointer;
+                  border: 1px solid var(--line); border-radius: 14px; background: #fff; color: var(--fg); }
+.filters button.on { background: var(--accent); border-color: var(--accent); color: #fff; }
+.filters button .n { opacity: .75; font-size: 11.5px; }
+.filters label { margin: 0 10px 0 4px; color: var(--muted); }
+.filters .count { color: var(--muted); font-size: 12px; }
+.cards { display: flex; flex-wrap: wrap; gap: 10px; }
+.sample { display: flex; gap: 8px; flex: 0 1 440px; min-width: 300px; padding: 8px; font-size: 13px;
+          border: 1px solid var(--line); border-radius: 6px; background: #fff; }
+.sample[hidden] { display: none; }
+.sample[data-error="1"] { border-left: 4px solid #b3261e; }
+.sample .thumb { flex: 0 0 auto; width: 96px; height: 96px; object-fit: contain; border-radius: 3px;
+                 background: #f3f5f8; }
+.sample .thumb.missing { display: flex; align-items: center; justify-content: center; color: var(--muted);
+                         font-size: 11px; border: 1px dashed var(--line); }
+.sample .body { flex: 1 1 auto; min-width: 0; }
+.sample .q { font-weight: 600; overflow-wrap: anywhere; }
+.sample .gold { color: var(--muted); margin: 2px 0; }
+.sample table.answers { margin: 2px 0; font-size: 12.5px; width: 100%; }
+.sample table.answers td { padding: 1px 6px; white-space: normal; overflow-wrap: anywhere; }
+.sample table.answers td:first-child { width: 30%; }
+.sample table.answers td:last-child { white-space: nowrap; overflow-wrap: normal; width: 3em; }
+.sample tr.ok td { color: #0b7a3e; }
+.sample tr.bad td { color: #b3261e; font-weight: 600; }
+.sample tr.na td { color: var(--muted); font-style: italic; }
+.sample .out { display: block; color: var(--muted); font-weight: normal; font-size: 11.5px; }
+.sample .sid code { font-size: 10.5px; color: var(--muted); overflow-wrap: anywhere; }
+"""
+
+#: Filters of the samples section (inline, no external resources). Written without "<" and "&" so the page
+#: stays XML-well-formed without a CDATA section.
+FILTER_JS = """
+(function () {
+  function apply(box) {
+    var f = box.getAttribute("data-on") || "all";
+    var sel = box.querySelector("select[data-model]");
+    var m = sel ? sel.value : "";
+    var shown = 0;
+    box.querySelectorAll(".sample").forEach(function (c) {
+      var keep = true;
+      if (f === "all") {
+        keep = true;
+      } else if (f === "disagree" || m === "") {
+        keep = c.getAttribute("data-" + f) === "1";
+      } else {
+        var list = (c.getAttribute(f === "error" ? "data-wrong" : "data-confwrong") || "").split(" ");
+        keep = list.indexOf(m) !== -1;
+      }
+      c.hidden = !keep;
+      if (keep) { shown += 1; }
+    });
+    box.querySelector(".count").textContent = shown + " shown";
+  }
+  document.querySelectorAll(".samples").forEach(function (box) {
+    var buttons = box.querySelectorAll("button[data-filter]");
+    buttons.forEach(function (b) {
+      b.addEventListener("click", function () {
+        box.setAttribute("data-on", b.getAttribute("data-filter"));
+        buttons.forEach(function (o) { o.classList.toggle("on", o === b); });
+        apply(box);
+      });
+    });
+    var sel = box.querySelector("select[data-model]");
+    if (sel) { sel.addEventListener("change", function () { apply(box); }); }
+    apply(box);
+  });
+})();
 """
 
 
@@ -105,9 +174,13 @@ def bullet_list(items: Sequence[str], css_class: str = "notes") -> str:
     return f'<ul class="{css_class}">' + "".join(f"<li>{esc(i)}</li>" for i in items) + "</ul>"
 
 
-def page(title: str, body: str) -> str:
+def page(title: str, body: str, script: str = "") -> str:
+    """The whole document; `script` (trusted, inline) runs after the body is parsed."""
+    if "<" in script or "&" in script:
+        raise ValueError("inline script must not contain '<' or '&' (the page is kept XML-well-formed)")
+    tail = f"<script>{script}</script>" if script else ""
     return ("<!DOCTYPE html>\n"
             '<html lang="en"><head><meta charset="utf-8"/>'
             '<meta name="viewport" content="width=device-width, initial-scale=1"/>'
             f"<title>{esc(title)}</title><style>{CSS}</style></head>"
-            f"<body><main>{body}</main></body></html>\n")
+            f"<body><main>{body}</main>{tail}</body></html>\n")

@@ -26,7 +26,6 @@ if TYPE_CHECKING:
     # (the concrete modules: diffusers' top-level names type-check as its torch-less placeholder classes)
     from diffusers.models.autoencoders.autoencoder_kl import AutoencoderKL
     from diffusers.models.unets.unet_2d_condition import UNet2DConditionModel
-    from diffusers.schedulers.scheduling_ddpm import DDPMScheduler
 
 
 def squeeze_timesteps(t0: torch.Tensor, total: int, t_min: int, t_max: int) -> torch.Tensor:

@@ -22,7 +22,7 @@ import numpy as np
 
 from deem_eval.analysis.paired import BOOTSTRAP_DRAWS, cluster_bootstrap_ratios, percentile_interval
 from deem_eval.core.rng import derive_rng
-from deem_eval.scoring.metrics import PRED_UNKNOWN, PRED_YES
+from deem_eval.scoring.metrics import PRED_UNKNOWN, PRED_YES, Estimate
 from deem_eval.views.leaderboard.significance import Answers
 from deem_eval.views.leaderboard.table import Average, Column, Row
 
@@ -101,35 +101,36 @@ def bootstrap_averages(rows: Sequence[Row], columns: Sequence[Column], averages:
     draws = draws or BOOTSTRAP_DRAWS
     by_key = {c.key: c for c in columns}
     strata = _Strata()
-    jobs: list[tuple[Row, Average, list[tuple[tuple[str, str], int]]]] = []
+    jobs: list[tuple[Row, Average, Estimate, list[tuple[tuple[str, str], int]]]] = []
     failed: dict[str, set[str]] = {}
     for row in rows:
         if row.kind != "measured":
             continue
         for avg in averages:
-            if row.estimate(avg.key) is None:
+            est = row.estimate(avg.key)
+            if est is None:
                 continue
-            refs, why = [], None
+            inputs: list[tuple[tuple[str, str], object, list[str], np.ndarray, np.ndarray]] = []
+            why: str | None = None
             for key in avg.keys:
                 got = _cell_inputs(row, by_key[key], answers)
                 if isinstance(got, str):
                     why = f"{by_key[key].label}: {got}"
                     break
                 (stratum, split, images), num, den = got
-                refs.append((stratum, split, images, num, den))
+                inputs.append((stratum, split, images, num, den))
             if why is not None:
                 failed.setdefault(avg.label, set()).add(f"{row.model} ({why})")
                 continue
-            jobs.append((row, avg, [strata.add(*ref) for ref in refs]))
+            jobs.append((row, avg, est, [strata.add(*ref) for ref in inputs]))
     stats: dict[tuple[str, str], list[np.ndarray]] = {}
     for stratum in sorted(strata.cells):
         rng = derive_rng(seed, "leaderboard-average", *stratum)
         stats[stratum] = cluster_bootstrap_ratios(len(strata.units[stratum]), strata.cells[stratum], rng, draws)
-    for row, avg, refs in jobs:
+    for row, avg, est, refs in jobs:
         with np.errstate(invalid="ignore"):
             mean = np.mean(np.stack([stats[s][j] for s, j in refs]), axis=0)
         low, high = percentile_interval(mean, 0.0, 1.0)
-        est = row.estimate(avg.key)
         est = replace(est, ci_low=low, ci_high=high)
         if avg.key == "average":
             row.average = est
@@ -137,11 +138,11 @@ def bootstrap_averages(rows: Sequence[Row], columns: Sequence[Column], averages:
             row.averages[avg.key] = est
     notes = []
     if jobs:
-        labels = ", ".join(dict.fromkeys(avg.label for _, avg, _ in jobs))
+        labels = ", ".join(dict.fromkeys(avg.label for _, avg, _, _ in jobs))
         notes.append(f"{labels}: 95% interval by a paired bootstrap over images ({draws} draws, seed {seed}): each "
                      "draw resamples every split's images with replacement (questions about one image together, "
                      "the same images for every column and row), recomputes the cells and averages them; "
                      "clipped to [0, 100]")
-    for label, why in sorted(failed.items()):
-        notes.append(f"{label}: no interval for {'; '.join(sorted(why))}")
+    for label, whys in sorted(failed.items()):
+        notes.append(f"{label}: no interval for {'; '.join(sorted(whys))}")
     return notes

@@ -94,11 +94,18 @@ def make_board(run_dirs, *, metrics=None, sort=None, ascending=False, filters=()
                reported_dir=None, parser: str | None = None):
     """Discover, filter, select and check runs, then build the table (shared with `deem-eval report`);
     `parser` rescores every chosen run with that parser, else runs of one split must share one."""
+    from deem_eval.run.catalog import discover
     from deem_eval.scoring.score import get_parser
     from deem_eval.views.leaderboard import reported as reported_mod
-    from deem_eval.run.catalog import discover
-    from deem_eval.views.leaderboard.runs import (RunFilter, Selection, apply_filters, check_fingerprints,
-                                                  check_parsers, rescore, select)
+    from deem_eval.views.leaderboard.runs import (
+        RunFilter,
+        Selection,
+        apply_filters,
+        check_fingerprints,
+        check_parsers,
+        rescore,
+        select,
+    )
     from deem_eval.views.leaderboard.table import build
 
     if parser is not None:

@@ -14,9 +14,10 @@ import io
 import json
 import re
 from collections.abc import Callable
+from typing import Any
 
-from deem_eval.views.display import strip_controls, terminal_text
 from deem_eval.scoring.metrics import METRIC_INFO, Estimate
+from deem_eval.views.display import strip_controls, terminal_text
 from deem_eval.views.leaderboard.table import Leaderboard, Row
 
 FORMATS = ("terminal", "md", "csv", "json", "latex", "html")
@@ -94,9 +95,10 @@ def to_plain(board: Leaderboard) -> str:
     """The terminal table as text (what print_terminal shows, without colour)."""
     from rich.console import Console
 
-    console = Console(file=io.StringIO(), width=_plain_width(board), color_system=None, force_terminal=False)
+    buffer = io.StringIO()
+    console = Console(file=buffer, width=_plain_width(board), color_system=None, force_terminal=False)
     print_terminal(board, console)
-    return console.file.getvalue()
+    return buffer.getvalue()
 
 
 def _plain_width(board: Leaderboard) -> int:
@@ -204,8 +206,11 @@ def to_csv(board: Leaderboard) -> str:
         for key in keys:
             est = row.estimate(key)
             cell = row.cells.get(key)
-            out += [_num(est and est.value), _num(est and est.ci_low), _num(est and est.ci_high),
-                    "" if est is None else est.n, csv_text(cell.marks) if cell else ""]
+            if est is None:
+                out += ["", "", "", ""]            # value, ci_low, ci_high, n
+            else:
+                out += [_num(est.value), _num(est.ci_low), _num(est.ci_high), est.n]
+            out.append(csv_text(cell.marks) if cell else "")
         writer.writerow(out)
     return buffer.getvalue()
 
@@ -246,7 +251,7 @@ def to_json(board: Leaderboard) -> str:
             if cell.run is not None:
                 obj["run"] = str(cell.run.path)
             cells[key] = obj
-        item = {"rank": row.rank, "kind": row.kind, "model": row.model, "cells": cells,
+        item: dict[str, Any] = {"rank": row.rank, "kind": row.kind, "model": row.model, "cells": cells,
                 "average": est_json(row.average)}
         if board.benchmark_averages:
             item["benchmark_averages"] = {a.key: est_json(row.estimate(a.key)) for a in board.benchmark_averages}

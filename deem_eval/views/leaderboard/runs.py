@@ -23,6 +23,7 @@ from deem_eval.core.errors import DeemEvalError
 from deem_eval.run.catalog import RunInfo
 from deem_eval.run.rundir import RunDir
 
+
 @dataclass(frozen=True)
 class Superseded:
     run: RunInfo
@@ -164,9 +165,9 @@ def rescore(run: RunInfo, parser: str) -> RunInfo:
     cells must all come from one parser."""
     if run.parser == parser:
         return run
+    from deem_eval.core.splits import Split
     from deem_eval.run.runner import score_run
     from deem_eval.scoring.score import get_parser
-    from deem_eval.core.splits import Split
 
     split_dir = Path(run.manifest.split_dir or "")
     if not run.manifest.split_dir or not (split_dir / "split.json").is_file():

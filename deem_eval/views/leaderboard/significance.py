@@ -84,24 +84,26 @@ def significant_best(board: Leaderboard, answers: Answers | None = None) -> tupl
     for col in board.columns:
         if col.metric != "accuracy":
             continue
-        cells = [(row.model, cell) for row in board.measured if (cell := row.cells.get(col.key)) is not None
+        cells = [(row.model, cell, cell.estimate.value) for row in board.measured
+                 if (cell := row.cells.get(col.key)) is not None
                  and cell.estimate is not None and cell.estimate.value is not None]
-        values = [cell.estimate.value for _, cell in cells]
+        values = [value for _, _, value in cells]
         if len(cells) < 2 or max(values) == min(values):      # nothing to single out
             continue
         tested += 1
         top = max(values)
-        leaders = [(model, cell) for model, cell in cells if cell.estimate.value == top]
+        leaders = [(model, cell) for model, cell, value in cells if value == top]
         if len(leaders) > 1:                                  # a tie at the top: nobody is ahead of everyone
             continue
         model, best = leaders[0]
         a = answers.get(best.run, col)
-        others = [answers.get(cell.run, col) for m, cell in cells if m != model]
-        if a is None or not a.ids or any(b is None or not b.ids for b in others):     # no answers: no test
+        others = [answers.get(cell.run, col) for m, cell, _ in cells if m != model]
+        present = [b for b in others if b is not None and b.ids]
+        if a is None or not a.ids or len(present) != len(others):     # no answers: no test
             unavailable.append(col.label)
             continue
         try:
-            tests = [paired_mcnemar(a, b) for b in others]
+            tests = [paired_mcnemar(a, b) for b in present]
         except Exception:  # noqa: BLE001 - e.g. runs of different splits: no test, no bold
             unavailable.append(col.label)
             continue
@@ -145,11 +147,14 @@ def render_plain(comparisons: list[PairedComparison], warnings: list[str]) -> st
     if not comparisons:
         return "\n".join(warnings) + ("\n" if warnings else "")
     adjusted = holm([c.mcnemar.p_exact for c in comparisons])
-    lines = [f"paired comparisons (accuracy difference with 95% paired-bootstrap interval; McNemar exact p, "
-             f"Holm-adjusted over these {len(comparisons)}):"]
+    lines = [(f"paired comparisons (accuracy difference with 95% paired-bootstrap interval; McNemar exact p, "
+              f"Holm-adjusted over these {len(comparisons)}):")]
     for c, p_adj in zip(comparisons, adjusted):
         d = c.difference
-        diff = "n/a" if d.value is None else f"{100 * d.value:+.1f} [{100 * d.ci_low:+.1f}, {100 * d.ci_high:+.1f}]"
+        if d.value is None or d.ci_low is None or d.ci_high is None:   # all three or none (no common questions)
+            diff = "n/a"
+        else:
+            diff = f"{100 * d.value:+.1f} [{100 * d.ci_low:+.1f}, {100 * d.ci_high:+.1f}]"
         verdict = "significant" if p_adj < ALPHA else "not significant"
         lines.append(f"  {c.split:<24} {c.model_a} vs {c.model_b}: {diff} pts, n={c.n}, "
                      f"p={c.mcnemar.p_exact:.2g} (adj {p_adj:.2g}) -> {verdict}")

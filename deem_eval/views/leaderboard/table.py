@@ -172,9 +172,9 @@ def build_columns(runs: Sequence[RunInfo], metrics: Sequence[str] | None,
             paper.setdefault(run.benchmark, []).extend((split, s, label, v) for s, label, v in slots)
         else:
             generic.append(run)
-    for bench, slots in PAPER_SLOTS.items():
+    for bench, bench_slots in PAPER_SLOTS.items():
         have = {e[1] for e in paper.get(bench, [])}
-        for slot, label, _ in slots:
+        for slot, label, _ in bench_slots:
             if slot in reported_slots and slot not in have:
                 paper.setdefault(bench, []).append(("", slot, label, ""))
     paper_metrics = list(metrics or [])
@@ -186,12 +186,12 @@ def build_columns(runs: Sequence[RunInfo], metrics: Sequence[str] | None,
     paper_keys: list[str] = []                 # the average's columns: measured paper columns if any
     reported_keys: list[str] = []
     for metric in paper_metrics:
-        for bench in PAPER_SLOTS:
+        for bench, bench_slots in PAPER_SLOTS.items():
             if metrics is None and metric not in default_metrics(bench):
                 continue
             entries = paper.get(bench, [])
             several = len({e[0] for e in entries if e[0]}) > 1
-            order = {slot: i for i, (slot, _, _) in enumerate(PAPER_SLOTS[bench])}
+            order = {slot: i for i, (slot, _, _) in enumerate(bench_slots)}
             for split, slot, label, value in sorted(entries, key=lambda e: (order[e[1]], e[0])):
                 if not split and metrics is None and metric != "accuracy":
                     continue                   # reported-only columns: the paper prints accuracy
@@ -262,9 +262,11 @@ def cell_for(run: RunInfo, column: Column) -> Cell:
 def mean_estimate(estimates: Sequence[Estimate | None]) -> Estimate | None:
     """Unweighted mean of cells, without an interval (averages.py adds the paired image bootstrap's to
     measured rows). None unless every cell has a value."""
-    if not estimates or any(e is None or e.value is None for e in estimates):
+    present = [e for e in estimates if e is not None]
+    values = [e.value for e in present if e.value is not None]
+    if not estimates or len(values) != len(estimates):
         return None
-    return Estimate(sum(e.value for e in estimates) / len(estimates), sum(e.n for e in estimates))
+    return Estimate(sum(values) / len(estimates), sum(e.n for e in present))
 
 
 def _fill_averages(row: Row, average: Average | None, per_benchmark: Sequence[Average]) -> None:
@@ -279,7 +281,7 @@ def build(selection: Selection, *, metrics: Sequence[str] | None = None, sort: s
           draws: int | None = None) -> Leaderboard:
     """The leaderboard of the chosen runs; `seed` and `draws` drive the averages' paired bootstrap."""
     runs = selection.chosen
-    slots = frozenset()
+    slots: frozenset[str] = frozenset()
     if reported is not None:
         slots = frozenset(slot for r in reported.rows for slot, v in r.values.items() if v is not None)
     columns, average = build_columns(runs, metrics, slots)
@@ -294,7 +296,7 @@ def build(selection: Selection, *, metrics: Sequence[str] | None = None, sort: s
         _fill_averages(row, average, per_benchmark)
         rows.append(row)
     reported_rows = _reported_rows(reported, columns, average, per_benchmark) if reported else []
-    from deem_eval.views.leaderboard.averages import bootstrap_averages          # they import this module
+    from deem_eval.views.leaderboard.averages import bootstrap_averages  # they import this module
     from deem_eval.views.leaderboard.significance import Answers, significant_best
 
     answers = Answers()
@@ -366,10 +368,11 @@ def _sort_key(sort: str | None, columns: Sequence[Column], average: Average | No
 def _sorted(rows: list[Row], key: str, descending: bool) -> list[Row]:
     if key == "model":
         return sorted(rows, key=lambda r: r.model.lower(), reverse=descending)
-    have = [r for r in rows if (e := r.estimate(key)) is not None and e.value is not None]
+    valued = [(e.value, r) for r in rows if (e := r.estimate(key)) is not None and e.value is not None]
+    have = [r for _, r in valued]
     missing = [r for r in rows if r not in have]
-    have.sort(key=lambda r: (r.estimate(key).value, r.model.lower() if not descending else ""), reverse=descending)
-    return have + sorted(missing, key=lambda r: r.model.lower())
+    valued.sort(key=lambda vr: (vr[0], vr[1].model.lower() if not descending else ""), reverse=descending)
+    return [r for _, r in valued] + sorted(missing, key=lambda r: r.model.lower())
 
 
 def _rank(rows: list[Row], key: str) -> None:
@@ -415,8 +418,8 @@ def _notes(board: Leaderboard, selection: Selection, reported: ReportedTable | N
     for sup in selection.superseded:
         notes.append(f"superseded: {sup.run.path} ({sup.run.label} on {sup.run.split_name}: {sup.reason}; "
                      f"showing {sup.by.path.name})")
-    for path, why in selection.skipped:
-        notes.append(f"skipped: {path}: {why}")
+    for skipped, why in selection.skipped:
+        notes.append(f"skipped: {skipped}: {why}")
     if reported is not None:
         paper_splits = {c.split for c in board.columns if c.slot and c.split}
         stand_ins = sorted({r.split_name for r in selection.chosen

@@ -1,10 +1,15 @@
 """Assemble the HTML report: leaderboard, runs, per-split metrics, hallucination and robustness figures,
-and paired comparisons, written as one self-contained index.html (+ the figures as PNG/SVG files and the
-leaderboard as md/csv/json beside it)."""
+paired comparisons and a browsable sample of answers (thumbnails, question, gold, every model's answer and
+P(yes), filterable to errors / disagreements / confident mistakes), written as one self-contained index.html
+(+ the figures as PNG/SVG files and the leaderboard as md/csv/json beside it)."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import io
 import itertools
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -29,15 +34,21 @@ from deem_eval.analysis.robustness import (
 )
 from deem_eval.analysis.scored_runs import ScoredRun, SplitCache, load_scored
 from deem_eval.core.errors import did_you_mean
+from deem_eval.core.splits import Sample, Split
 from deem_eval.run.catalog import RunInfo
-from deem_eval.scoring.metrics import Estimate
-from deem_eval.views.html import HtmlCell, bullet_list, esc, figure_svg, page, table, text_cell
+from deem_eval.run.rundir import RunDir, SampleRecord
+from deem_eval.scoring.metrics import PRED_NO, PRED_YES, Estimate
+from deem_eval.views.html import FILTER_JS, HtmlCell, bullet_list, esc, figure_svg, page, table, text_cell
 from deem_eval.views.leaderboard.render import html_notes, to_csv, to_html_table, to_json, to_markdown
 from deem_eval.views.leaderboard.significance import holm
 from deem_eval.views.leaderboard.table import Leaderboard
 
 MAX_ALL_PAIRS = 6          # up to this many models per split: every pair; more: each against the best
 DETAIL_METRICS = ("accuracy", "precision", "recall", "f1", "yes_ratio", "unknown_rate")
+DEFAULT_SAMPLES = 60       # sample cards per split in the samples section
+DEFAULT_THUMB = 96         # thumbnail size (longest side, px)
+CONFIDENT = 0.8            # a mistake is "confident" when the model gave the wrong answer at least this P
+MAX_OUTPUT_CHARS = 240     # a longer output is cut on its card (the full text, up to 2000 chars, in its title)
 
 
 @dataclass
@@ -47,6 +58,8 @@ class ReportOptions:
     seed: int = 0
     draws: int = 2000
     progress: bool = True
+    samples: int = DEFAULT_SAMPLES     # sample cards per split (0: no samples section)
+    thumb_size: int = DEFAULT_THUMB
 
 
 @dataclass
@@ -59,6 +72,7 @@ class ReportData:
     plots: list[PlotFiles] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     splits: SplitCache = field(default_factory=SplitCache)              # shared: each split is read once
+    samples: list[SplitSamples] = field(default_factory=list)
 
 
 def build_report(board: Leaderboard, out_dir: Path, options: ReportOptions | None = None) -> Path:
@@ -74,6 +88,7 @@ def build_report(board: Leaderboard, out_dir: Path, options: ReportOptions | Non
     _load_answers(data, options)
     data.robustness = _robustness(data)
     data.comparisons = _comparisons(data, options)
+    data.samples = collect_samples(data, options)
     plots_dir = out_dir / "plots"
     colors = model_colors([r.label for r in data.runs])     # one colour per model in every figure
     for plot in (_hallucination_plot(data, plots_dir, colors),
@@ -205,13 +220,14 @@ def render_page(data: ReportData, options: ReportOptions) -> str:
                 ("details", "Metrics per split", _section_details(data)),
                 ("hallucination", "Hallucination", _section_hallucination(data)),
                 ("robustness", "Robustness under corruption", _section_robustness(data)),
-                ("paired", "Paired comparisons", _section_paired(data))]
+                ("paired", "Paired comparisons", _section_paired(data)),
+                ("samples", "Samples", _section_samples(data, options))]
     parts.append("<nav>" + "".join(f'<a href="#{sid}">{esc(title)}</a>' for sid, title, _ in sections) + "</nav>")
     for sid, title, body in sections:
         parts.append(f'<section id="{sid}"><h2>{esc(title)}</h2>{body}</section>')
     if data.warnings:
         parts.append('<section id="warnings"><h2>Warnings</h2>' + bullet_list(data.warnings) + "</section>")
-    return page(options.title, "".join(parts))
+    return page(options.title, "".join(parts), script=FILTER_JS if any(s.shown for s in data.samples) else "")
 
 
 def _section_leaderboard(board: Leaderboard) -> str:
@@ -343,3 +359,269 @@ def _section_paired(data: ReportData) -> str:
             "when asking whether any of them is more than noise. "
             "The interval on the difference is a paired bootstrap that resamples whole images.</p>"
             + table(header, rows))
+
+
+# ---- samples ------------------------------------------------------------------------------------------
+
+_VERDICTS = {PRED_NO: "no", PRED_YES: "yes"}
+_ON = ' class="on"'
+
+
+@dataclass(frozen=True)
+class ModelAnswer:
+    """One model's answer to one sample: verdict by the run's parser, raw output, P(yes) when logged."""
+
+    verdict: str                    # yes | no | unknown
+    output: str | None
+    yes_prob: float | None
+    correct: bool
+    wrong_p: float | None = None    # P the model gave the wrong answer (wrong answers with P(yes) only)
+
+
+@dataclass
+class SampleRow:
+    id: str
+    question: str
+    gold: str
+    answers: list[ModelAnswer | None]        # aligned with SplitSamples.models; None: not answered
+    image: Path | None = None
+    image_note: str = ""                     # why there is no image, when there is none
+    subset: str = ""
+    thumb: str = ""                          # data: URI, filled in for the shown rows only
+
+    @property
+    def wrong(self) -> list[int]:
+        return [i for i, a in enumerate(self.answers) if a is not None and not a.correct]
+
+    @property
+    def error(self) -> bool:
+        return bool(self.wrong)
+
+    @property
+    def disagreement(self) -> bool:
+        return len({a.verdict for a in self.answers if a is not None}) > 1
+
+    @property
+    def confidence(self) -> float:
+        """The highest P any model gave a wrong answer (0 when no wrong answer carries P(yes))."""
+        return max((a.wrong_p for a in self.answers if a is not None and a.wrong_p is not None), default=0.0)
+
+    @property
+    def confident_wrong(self) -> list[int]:
+        return [i for i, a in enumerate(self.answers)
+                if a is not None and a.wrong_p is not None and a.wrong_p >= CONFIDENT]
+
+    @property
+    def confident(self) -> bool:
+        return bool(self.confident_wrong)
+
+
+@dataclass
+class SplitSamples:
+    split: str
+    models: list[str]
+    total: int = 0
+    n_error: int = 0
+    n_disagree: int = 0
+    n_confident: int = 0
+    has_probs: bool = False
+    shown: list[SampleRow] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def collect_samples(data: ReportData, options: ReportOptions) -> list[SplitSamples]:
+    """Per split, every model's answers aligned by sample id, and the `options.samples` most informative rows."""
+    if options.samples <= 0:
+        return []
+    by_split: dict[str, list[RunInfo]] = {}
+    for run in data.runs:
+        if str(run.path) in data.scored:
+            by_split.setdefault(run.split_name, []).append(run)
+    out = []
+    for name, runs in sorted(by_split.items()):
+        runs.sort(key=lambda r: r.label)
+        out.append(_split_samples(data, name, runs, options))
+    return out
+
+
+def _split_samples(data: ReportData, name: str, runs: list[RunInfo], options: ReportOptions) -> SplitSamples:
+    result = SplitSamples(name, [])
+    split: Split | None = None
+    for run in runs:
+        split = data.splits.get(run)[0]
+        if split is not None:
+            break
+    if split is None:
+        result.notes.append("split not available, so no images: questions and gold come from the sample logs")
+    by_sample: dict[str, Sample] = {s.id: s for s in split.samples} if split is not None else {}
+    answered: list[tuple[dict[str, ModelAnswer], dict[str, SampleRecord]]] = []
+    for run in runs:
+        scored = data.scored[str(run.path)]
+        try:
+            records = RunDir.open(run.path).read_records(repair=False)
+        except Exception as exc:  # noqa: BLE001 - a damaged log loses its samples, not the report
+            result.notes.append(f"{run.label}: sample log unreadable ({exc})")
+            continue
+        if [r.id for r in records] != scored.ids:
+            result.notes.append(f"{run.label}: sample log changed while the report was built; left out")
+            continue
+        result.models.append(run.label)
+        answers = {}
+        for rec, code, ok in zip(records, scored.pred, scored.correct):
+            wrong_p = None
+            if not ok and rec.yes_prob is not None:
+                wrong_p = float(rec.yes_prob) if rec.gold == "no" else 1.0 - float(rec.yes_prob)
+            answers[rec.id] = ModelAnswer(_VERDICTS.get(int(code), "unknown"), rec.output, rec.yes_prob, bool(ok),
+                                          wrong_p)
+        result.has_probs |= any(r.yes_prob is not None for r in records)
+        answered.append((answers, {r.id: r for r in records}))
+    ids = sorted({i for answers, _ in answered for i in answers})
+    rows = []
+    for sid in ids:
+        sample = by_sample.get(sid)
+        first = next(recs[sid] for _, recs in answered if sid in recs)
+        row = SampleRow(sid, sample.question if sample else (first.question or ""),
+                        sample.answer if sample else first.gold,
+                        [answers.get(sid) for answers, _ in answered])
+        if sample is not None and split is not None:
+            row.image = split.image_path(sample)
+            row.subset = str(sample.group.get("subset", ""))
+        else:
+            row.image_note = "split not available"
+        rows.append(row)
+    result.total = len(rows)
+    result.n_error = sum(r.error for r in rows)
+    result.n_disagree = sum(r.disagreement for r in rows)
+    result.n_confident = sum(r.confident for r in rows)
+    result.shown = select_informative(rows, options.samples)
+    thumbs: dict[Path, tuple[str, str]] = {}      # POPE asks several questions about each image
+    for row in result.shown:
+        if row.image is not None:
+            if row.image not in thumbs:
+                thumbs[row.image] = thumbnail(row.image, options.thumb_size)
+            row.thumb, row.image_note = thumbs[row.image]
+    return result
+
+
+def _spread(row: SampleRow) -> str:
+    """A stable pseudo-random order (so the correct examples are not all from the first subset)."""
+    return hashlib.sha256(row.id.encode("utf-8")).hexdigest()
+
+
+def _rank(row: SampleRow) -> tuple[int, float, str]:
+    tier = 0 if row.confident else 1 if row.disagreement else 2 if row.error else 3
+    return tier, -row.confidence, _spread(row)
+
+
+def select_informative(rows: Sequence[SampleRow], n: int) -> list[SampleRow]:
+    """At most `n` rows: up to a quarter each of confident mistakes (most confident first), disagreements,
+    other errors (most models wrong first) and correct answers, the rest filled in that order of priority;
+    returned confident mistakes first, then disagreements, errors, correct ones."""
+    if n <= 0:
+        return []
+    pools = [sorted((r for r in rows if r.confident), key=lambda r: (-r.confidence, r.id)),
+             sorted((r for r in rows if r.disagreement), key=lambda r: (-r.confidence, _spread(r))),
+             sorted((r for r in rows if r.error), key=lambda r: (-len(r.wrong), -r.confidence, _spread(r))),
+             sorted((r for r in rows if not r.error), key=_spread)]
+    quota = max(1, n // len(pools))
+    chosen: dict[str, SampleRow] = {}
+    for pool in pools:
+        taken = 0
+        for r in pool:
+            if taken >= quota or len(chosen) >= n:
+                break
+            if r.id not in chosen:
+                chosen[r.id] = r
+                taken += 1
+    for pool in pools:
+        for r in pool:
+            if len(chosen) >= n:
+                break
+            chosen.setdefault(r.id, r)
+    return sorted(chosen.values(), key=_rank)
+
+
+def thumbnail(path: Path, size: int) -> tuple[str, str]:
+    """(data: URI of a JPEG at most `size` px on its longest side, "") or ("", why not)."""
+    from PIL import Image
+
+    from deem_eval.core.images import load_rgb
+
+    try:
+        image = load_rgb(path)
+        image.thumbnail((size, size), Image.Resampling.LANCZOS)
+        buffer = io.BytesIO()
+        image.save(buffer, format="JPEG", quality=75, optimize=True)
+    except Exception as exc:  # noqa: BLE001 - a missing or broken image is a placeholder, never a crash
+        return "", str(exc).replace(str(path), path.name) or type(exc).__name__
+    return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii"), ""
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _answer_row(label: str, answer: ModelAnswer | None) -> str:
+    if answer is None:
+        return f'<tr class="na"><td class="l">{esc(label)}</td><td class="l" colspan="2">not answered</td></tr>'
+    cls = "ok" if answer.correct else "bad"
+    p = "-" if answer.yes_prob is None or not math.isfinite(answer.yes_prob) else f"{answer.yes_prob:.2f}"
+    output = "" if answer.output is None else answer.output.strip()
+    said = esc(answer.verdict)
+    if output and output.lower().rstrip(".!") != answer.verdict:
+        said += f'<span class="out" title="{esc(_cut(output, 2000))}">{esc(_cut(output, MAX_OUTPUT_CHARS))}</span>'
+    return (f'<tr class="{cls}"><td class="l">{esc(label)}</td><td class="l">{said}</td>'
+            f'<td title="P(yes)">{esc(p)}</td></tr>')
+
+
+def _card(row: SampleRow, models: Sequence[str]) -> str:
+    flags = {"error": row.error, "disagree": row.disagreement, "confident": row.confident}
+    attrs = "".join(f' data-{k}="{int(v)}"' for k, v in flags.items())
+    attrs += (f' data-conf="{row.confidence:.3f}" data-wrong="{" ".join(map(str, row.wrong))}"'
+              f' data-confwrong="{" ".join(map(str, row.confident_wrong))}"')
+    if row.thumb:
+        image = f'<img class="thumb" src="{row.thumb}" alt="{esc("image of " + row.id)}"/>'
+    else:
+        image = f'<div class="thumb missing" title="{esc(row.image_note)}">no image</div>'
+    subset = f'<span class="tag">{esc(row.subset)}</span>' if row.subset else ""
+    answers = "".join(_answer_row(m, a) for m, a in zip(models, row.answers))
+    return (f'<div class="sample"{attrs}>{image}<div class="body">'
+            f'<div class="q">{esc(row.question)}</div>'
+            f'<div class="gold">gold: <b>{esc(row.gold)}</b>{subset}</div>'
+            f'<table class="answers"><tbody>{answers}</tbody></table>'
+            f'<div class="sid"><code>{esc(row.id)}</code></div></div></div>')
+
+
+def _section_samples(data: ReportData, options: ReportOptions) -> str:
+    if options.samples <= 0:
+        return "<p>Left out (<code>--samples 0</code>).</p>"
+    if not data.samples:
+        return "<p>No runs with readable sample logs.</p>"
+    parts = [(f'<p class="caption">Up to {options.samples} samples per split, the most informative first: '
+              f"mistakes made with P(wrong answer) ≥ {CONFIDENT:g} (confident mistakes, most confident first; "
+              "only runs that log P(yes) have them), questions the models answer differently, other errors, "
+              "then a few correct answers. Red rows are wrong answers; P(yes) is the model's probability of "
+              '"yes" where the run logged it. The filters act on the samples shown; the counts beside the '
+              "split name are over all of its samples.</p>")]
+    for s in data.samples:
+        counts = (f"{s.total} samples, {s.n_error} with an error, {s.n_disagree} with a disagreement, "
+                  f"{s.n_confident} with a confident mistake; {len(s.shown)} shown")
+        shown = s.shown
+        buttons = [("all", "all", len(shown)), ("error", "errors", sum(r.error for r in shown)),
+                   ("disagree", "disagreements", sum(r.disagreement for r in shown)),
+                   ("confident", "confident mistakes", sum(r.confident for r in shown))]
+        bar = "".join(f'<button type="button" data-filter="{k}"{_ON if k == "all" else ""}>'
+                      f'{esc(label)} <span class="n">{n}</span></button>' for k, label, n in buttons)
+        if len(s.models) > 1:
+            choices = "".join(f'<option value="{i}">{esc(m)}</option>' for i, m in enumerate(s.models))
+            bar += ('<label>model <select data-model="1"><option value="">any</option>'
+                    f"{choices}</select></label>")
+        bar += '<span class="count"></span>'
+        notes = bullet_list(s.notes)
+        cards = "".join(_card(r, s.models) for r in shown)
+        parts.append(f'<div class="samples" data-split="{esc(s.split)}" data-total="{s.total}" '
+                     f'data-errors="{s.n_error}" data-disagreements="{s.n_disagree}" '
+                     f'data-confident-mistakes="{s.n_confident}"><h3>{esc(s.split)} '
+                     f'<span class="counts">{esc(counts)}</span></h3>{notes}'
+                     f'<div class="filters">{bar}</div><div class="cards">{cards}</div></div>')
+    return "".join(parts)

@@ -9,8 +9,9 @@ from pathlib import Path
 
 class ReportCommand:
     help = ("Write a self-contained HTML report (no network needed to view it): the leaderboard, runs, metrics "
-            "per split, yes-ratio vs F1, robustness under corruption with plots, and paired comparisons "
-            "(McNemar's test, paired bootstrap over images).")
+            "per split, yes-ratio vs F1, robustness under corruption with plots, paired comparisons "
+            "(McNemar's test, paired bootstrap over images) and sample answers with thumbnails, filterable to "
+            "errors, disagreements and confident mistakes.")
     examples = """examples:
   deem-eval report results/runs --out results/report
   deem-eval report results/runs/*pope* --out /tmp/pope-report --reported --compare deem llava-1.5-7b
@@ -39,6 +40,12 @@ to OUT/leaderboard.{md,csv,json}.
                                  "or each model against the best when a split has more than 6)")
         parser.add_argument("--seed", type=int, default=0, help="seed of the paired bootstrap (default 0)")
         parser.add_argument("--draws", type=int, default=2000, help="paired bootstrap draws (default 2000)")
+        parser.add_argument("--samples", type=int, default=60, metavar="N",
+                            help="sample cards per split in the samples section: the N most informative "
+                                 "(confident mistakes, disagreements, errors, then correct ones), each with a "
+                                 "thumbnail, the question, gold and every model's answer (default 60; 0: none)")
+        parser.add_argument("--thumb-size", type=int, default=96, metavar="PX",
+                            help="thumbnail size, longest side in pixels (default 96; 16-512)")
         parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     def run(self, args: argparse.Namespace) -> int:
@@ -48,10 +55,15 @@ to OUT/leaderboard.{md,csv,json}.
 
         if args.draws < 100:
             raise DeemEvalError(f"--draws must be at least 100, got {args.draws}")
+        if args.samples < 0:
+            raise DeemEvalError(f"--samples must be 0 or more, got {args.samples}")
+        if not 16 <= args.thumb_size <= 512:
+            raise DeemEvalError(f"--thumb-size must be between 16 and 512, got {args.thumb_size}")
         board = make_board(args.run_dirs, metrics=args.metric, sort=args.sort, filters=args.filter,
                            reported=reported_table(args), reported_dir=args.reported_dir)
         options = ReportOptions(title=args.title, compare=[tuple(p) for p in args.compare], seed=args.seed,
-                                draws=args.draws, progress=not args.no_progress)
+                                draws=args.draws, progress=not args.no_progress, samples=args.samples,
+                                thumb_size=args.thumb_size)
         path = build_report(board, args.out, options)
         print(f"wrote {path}", file=sys.stderr)
         return 0

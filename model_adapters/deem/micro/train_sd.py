@@ -85,13 +85,11 @@ def train_sd(directory: Path, world: World, clip: MicroClip, tokenizer, *, loop:
         gen = derive_torch_generator(seed, "micro-sd", "noise", step)
         x0 = teacher_pixels(world, idx)
         noise = torch.randn(x0.shape, generator=gen)
-        t = torch.randint(0, scheduler.config["num_train_timesteps"], (batch_size,), generator=gen)
+        t = torch.randint(0, scheduler.config.num_train_timesteps, (batch_size,), generator=gen)
         drop = torch.rand(batch_size, generator=gen) < 0.1
         texts = ["" if d else captions[int(i)] for i, d in zip(idx, drop)]
         cond = states_for(texts)
-        # (diffusers annotates timesteps as torch.IntTensor; the int64 tensor is what it takes)
-        noisy = scheduler.add_noise(x0, noise, t)  # type: ignore[arg-type]
-        pred = unet(noisy, t, encoder_hidden_states=cond).sample
+        pred = unet(scheduler.add_noise(x0, noise, t), t, encoder_hidden_states=cond).sample
         return {"loss": F.mse_loss(pred, noise)}
 
     history = run_loop(directory, unet, loop, step, what="micro-SD", progress=progress)
