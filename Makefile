@@ -52,7 +52,10 @@ demo: $(STAMP)
 	$(DE) report --out results/report --no-progress
 	@echo "HTML report: $(CURDIR)/results/report/index.html"
 
+# lint and type check first (seconds, then about two minutes cold), then the suite
 test: $(STAMP)
+	$(VENV)/bin/ruff check .
+	OMP_NUM_THREADS=1 $(VENV)/bin/mypy
 	$(PY) -m pytest -q
 
 clean-venv:

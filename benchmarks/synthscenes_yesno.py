@@ -41,7 +41,7 @@ class SynthScenesYesNo:
     def load(self, *, split_dir: Path | None = None) -> Split:
         if split_dir is not None:
             return load_prebuilt(split_dir, benchmark=NAME)
-        from benchmarks.synthscenes.coco import RENDER_VERSION
+        from deem_eval.benchmarks.synthscenes.coco import RENDER_VERSION
 
         c = self.config
         version = f"v{BUILD_VERSION}.{RENDER_VERSION}"   # a renderer change must not reuse old caches
@@ -49,7 +49,7 @@ class SynthScenesYesNo:
         return cached_build(cache, self.build)
 
     def build(self, out_dir: Path) -> Split:
-        from benchmarks.synthscenes import generate
+        from deem_eval.benchmarks.synthscenes import generate
 
         c = self.config
         generate(out_dir, seed=c.seed, num_images=c.num_images, size=c.size)

@@ -31,7 +31,7 @@ from deem_eval.core.adapters import ModelAdapter, Request
 from deem_eval.core.errors import DeemEvalError
 from deem_eval.core.fingerprint import directory_fingerprint, file_sha256
 from deem_eval.core.images import load_rgb
-from model_adapters.generation import OomBackoff, dedupe
+from deem_eval.model_adapters.generation import OomBackoff, dedupe
 
 
 @dataclass(frozen=True)
@@ -71,7 +71,7 @@ class CLIPZeroShot(ModelAdapter):
         import torch
         from transformers import AutoModel, AutoProcessor
 
-        from model_adapters.hf import loading
+        from deem_eval.model_adapters.hf import loading
 
         self.config = config or CLIPConfig()
         self._torch = torch
@@ -102,7 +102,7 @@ class CLIPZeroShot(ModelAdapter):
     def content_fingerprint(self) -> str | None:
         """Digest of the loaded model (snapshot commit or files) and of candidates_file: either changing at the
         same path is a new run, not a resume into the old one."""
-        from model_adapters.hf import loading
+        from deem_eval.model_adapters.hf import loading
 
         parts = []
         if isinstance(self._loaded, Path):
@@ -115,7 +115,7 @@ class CLIPZeroShot(ModelAdapter):
 
     def _load_micro_clip(self) -> bool:
         """`-M path=micro-clip` (the shipped one) or a micro-CLIP directory: the project's own dual encoder."""
-        from model_adapters.deem.micro.clip import (
+        from deem_eval.model_adapters.deem.micro.clip import (
             DualEncoder,
             Processor,
             is_micro_clip,

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.pope.build import published_split
-from benchmarks.pope.published import read_published, write_published
-from benchmarks.pope.questions import PopeQuestion
+from deem_eval.benchmarks.pope.build import published_split
+from deem_eval.benchmarks.pope.published import read_published, write_published
+from deem_eval.benchmarks.pope.questions import PopeQuestion
 from deem_eval.core.errors import DeemEvalError
 from deem_eval.scoring.answer_files import MAX_DISAGREEING, match_answers
 

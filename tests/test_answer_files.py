@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.pope.build import published_split, sampled_split
-from benchmarks.pope.published import read_published, write_published
-from benchmarks.pope.questions import PopeQuestion
-from benchmarks.pope.sampler import ImageObjects, SamplerConfig
-from benchmarks.pope.sources import ObjectSource
+from deem_eval.benchmarks.pope.build import published_split, sampled_split
+from deem_eval.benchmarks.pope.published import read_published, write_published
+from deem_eval.benchmarks.pope.questions import PopeQuestion
+from deem_eval.benchmarks.pope.sampler import ImageObjects, SamplerConfig
+from deem_eval.benchmarks.pope.sources import ObjectSource
 from deem_eval.core.errors import DeemEvalError
 from deem_eval.scoring.answer_files import match_answers, normalise_question
 

@@ -7,7 +7,7 @@ import torch
 
 from deem_eval.core.adapters import Request
 from deem_eval.core.errors import DeemEvalError
-from model_adapters.clip_zeroshot import CLIPConfig, CLIPZeroShot
+from deem_eval.model_adapters.clip_zeroshot import CLIPConfig, CLIPZeroShot
 from tests.hf_tiny import CLASSES, make_images, single_torch_thread  # noqa: F401 (fixture)
 
 

@@ -13,9 +13,9 @@ from safetensors.numpy import save_file
 from deem_eval.cli import main
 from deem_eval.core import fingerprint
 from deem_eval.core.errors import DeemEvalError
+from deem_eval.model_adapters.baselines import Replay, ReplayConfig
 from deem_eval.run.runner import RunOptions, run
 from deem_eval.scoring.parsing import STRICT
-from model_adapters.baselines import Replay, ReplayConfig
 
 
 def _answers(path: Path, split, *, skip: int = 0, flip: bool = False) -> Path:
@@ -162,7 +162,7 @@ def test_hub_snapshot_is_keyed_by_its_commit_and_local_dirs_by_top_level_files(t
 
 
 def test_hf_loading_fingerprint_of_a_local_checkpoint(tmp_path):
-    from model_adapters.hf import loading
+    from deem_eval.model_adapters.hf import loading
 
     local = tmp_path / "m"
     local.mkdir()
@@ -173,7 +173,7 @@ def test_hf_loading_fingerprint_of_a_local_checkpoint(tmp_path):
 
 
 def test_deem_fingerprint_of_the_shipped_checkpoint():
-    from model_adapters.deem.adapter import DeemAdapter, shipped_checkpoint
+    from deem_eval.model_adapters.deem.adapter import DeemAdapter, shipped_checkpoint
 
     adapter = DeemAdapter.__new__(DeemAdapter)                       # the method only needs what was loaded
     adapter._weights_dir = shipped_checkpoint("deem-micro")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.pope.published import read_published
+from deem_eval.benchmarks.pope.published import read_published
 from deem_eval.core.jsonio import json_lines, read_json_records
 from deem_eval.run.rundir import Failure, RunDir
 

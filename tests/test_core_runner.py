@@ -12,10 +12,10 @@ from conftest import REPO, make_split
 
 from deem_eval.core.adapters import ModelAdapter
 from deem_eval.core.errors import DeemEvalError
+from deem_eval.model_adapters.baselines import AlwaysYes, RandomAnswer, RandomConfig
 from deem_eval.run.rundir import RunDir
 from deem_eval.run.runner import RunOptions, run, select_samples
 from deem_eval.scoring.parsing import STRICT
-from model_adapters.baselines import AlwaysYes, RandomAnswer, RandomConfig
 
 
 @dataclass(frozen=True)
@@ -92,7 +92,7 @@ def test_kill_9_then_rerun_gives_uninterrupted_metrics(tmp_path):
 import sys, time
 sys.path.insert(0, {str(REPO / 'tests')!r})
 from deem_eval.core.registry import MODELS
-from model_adapters.baselines import RandomAnswer
+from deem_eval.model_adapters.baselines import RandomAnswer
 class Slow(RandomAnswer):
     name = "slow-random"
     def generate(self, batch):

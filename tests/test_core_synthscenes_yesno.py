@@ -1,6 +1,6 @@
 import json
 
-from benchmarks.synthscenes_yesno import SynthScenesYesNo, SynthScenesYesNoConfig, questions_from_coco
+from deem_eval.benchmarks.synthscenes_yesno import SynthScenesYesNo, SynthScenesYesNoConfig, questions_from_coco
 from deem_eval.cli import main
 
 

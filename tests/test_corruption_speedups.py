@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from benchmarks.corruptions import blur, catalog, compat, digital, ops
-from benchmarks.corruptions.parity import sample_images
-from benchmarks.corruptions.spec import to_uint8
+from deem_eval.benchmarks.corruptions import blur, catalog, compat, digital, ops
+from deem_eval.benchmarks.corruptions.parity import sample_images
+from deem_eval.benchmarks.corruptions.spec import to_uint8
 
 FAST = ("defocus_blur", "gaussian_blur", "pixelate", "jpeg_compression")
 # Worst |ours - reference| allowed per corruption (grey levels): gaussian blur's float32 samples near an integer

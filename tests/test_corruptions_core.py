@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from benchmarks.corruptions import (
+from deem_eval.benchmarks.corruptions import (
     ALL,
     COMMON,
     EXTRA,
@@ -25,7 +25,7 @@ from benchmarks.corruptions import (
     resolve,
     to_rgb_uint8,
 )
-from benchmarks.corruptions.backends import seeded_generator
+from deem_eval.benchmarks.corruptions.backends import seeded_generator
 from deem_eval.core.errors import DeemEvalError, UnknownNameError
 from deem_eval.core.registry import CORRUPTIONS
 
@@ -175,7 +175,7 @@ def test_any_size_keeps_its_shape(height, width, severity, name):
 
 
 def test_missing_frost_photos_give_a_clear_error(tmp_path, monkeypatch):
-    from benchmarks.corruptions import weather
+    from deem_eval.benchmarks.corruptions import weather
 
     monkeypatch.setenv("DEEM_EVAL_FROST_DIR", str(tmp_path))
     weather.frost_photo.cache_clear()

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from benchmarks.corruptions import derive
-from benchmarks.corruptions.derive import DeriveConfig, derive_corrupted_split
-from benchmarks.corruptions.suites import PopeC, RobustVQAC
+from deem_eval.benchmarks.corruptions import derive
+from deem_eval.benchmarks.corruptions.derive import DeriveConfig, derive_corrupted_split
+from deem_eval.benchmarks.corruptions.suites import PopeC, RobustVQAC
 from deem_eval.cli import main
 from deem_eval.core.errors import DeemEvalError
 from deem_eval.core.options import parse_options

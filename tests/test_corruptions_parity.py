@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from benchmarks.corruptions import ALL, catalog, compat
-from benchmarks.corruptions.backends import seeded_generator
-from benchmarks.corruptions.parity import PSNR_TOLERANCE_DB, parity_row, psnr, sample_images
+from deem_eval.benchmarks.corruptions import ALL, catalog, compat
+from deem_eval.benchmarks.corruptions.backends import seeded_generator
+from deem_eval.benchmarks.corruptions.parity import PSNR_TOLERANCE_DB, parity_row, psnr, sample_images
 
 
 @pytest.fixture(scope="module")

@@ -31,7 +31,7 @@ SEED = 20240614
 SLOWED_CLI = """
 import os, runpy, sys, time
 from pathlib import Path
-from model_adapters.baselines import RandomAnswer, Replay
+from deem_eval.model_adapters.baselines import RandomAnswer, Replay
 delay = float(os.environ.get("CC_DELAY", "0"))
 for cls in (RandomAnswer, Replay):
     def slow(self, batch, _orig=cls.generate):

@@ -13,7 +13,7 @@ import json
 import pytest
 from test_robustvqa_helpers import make_folder
 
-from benchmarks.robustvqa.deem_format import from_deem
+from deem_eval.benchmarks.robustvqa.deem_format import from_deem
 from deem_eval.cli import main
 from deem_eval.core.errors import DeemEvalError
 from deem_eval.core.splits import Split

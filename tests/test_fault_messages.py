@@ -128,7 +128,7 @@ def test_file_size_limit_is_one_message(tiny_split, tmp_path):
 # ---- 6. a torn .corrupt-build.json -----------------------------------------------------------------
 
 def test_torn_corrupt_build_params_start_over(tmp_path, capsys):
-    from benchmarks.corruptions.derive import DONE_FILE, PARAMS_FILE, _prepare
+    from deem_eval.benchmarks.corruptions.derive import DONE_FILE, PARAMS_FILE, _prepare
 
     out = tmp_path / "corrupt"
     out.mkdir()

@@ -7,8 +7,8 @@ import torch
 
 from deem_eval.core.adapters import Request
 from deem_eval.core.errors import DeemEvalError
-from model_adapters.hf import HFAdapter, HFConfig
-from model_adapters.hf.presets import LLAVA_SHORT, PRESETS, VICUNA_V1_SYSTEM
+from deem_eval.model_adapters.hf import HFAdapter, HFConfig
+from deem_eval.model_adapters.hf.presets import LLAVA_SHORT, PRESETS, VICUNA_V1_SYSTEM
 from tests.hf_tiny import CLASSES, build_tiny_llava, make_images, single_torch_thread  # noqa: F401 (fixture)
 
 

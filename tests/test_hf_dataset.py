@@ -10,7 +10,7 @@ import pytest
 
 datasets = pytest.importorskip("datasets")
 
-from benchmarks.hf_split import HFSplitBuilder
+from deem_eval.benchmarks.hf_split import HFSplitBuilder
 from deem_eval.cli import COMMANDS, main
 from deem_eval.core.errors import DeemEvalError
 from deem_eval.core.hf_dataset import dataset_to_split, open_dataset, save_split_dataset

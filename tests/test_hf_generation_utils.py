@@ -1,4 +1,4 @@
-"""model_adapters.generation: yes/no token discovery, P(yes) from logits, length grouping, OOM backoff."""
+"""deem_eval.model_adapters.generation: yes/no token discovery, P(yes) from logits, length grouping, OOM backoff."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from deem_eval.core.errors import DeemEvalError
-from model_adapters.generation import (
+from deem_eval.model_adapters.generation import (
     OomBackoff,
     YesNoTokens,
     find_yes_no_tokens,

@@ -136,8 +136,8 @@ def test_ordinary_modes_still_convert_like_pil():
 
 
 def test_corruptions_read_wide_images_with_the_same_converter(tmp_path):
-    from benchmarks.corruptions.images import load_rgb as corruption_load
-    from benchmarks.corruptions.images import to_rgb_uint8
+    from deem_eval.benchmarks.corruptions.images import load_rgb as corruption_load
+    from deem_eval.benchmarks.corruptions.images import to_rgb_uint8
 
     values = (np.arange(40 * 40, dtype=np.uint32).reshape(40, 40) * 40).astype(np.uint16)
     path = tmp_path / "sixteen.png"
@@ -156,9 +156,9 @@ def test_corruptions_read_wide_images_with_the_same_converter(tmp_path):
 def test_adapters_open_path_images_with_the_shared_opener(tmp_path, adapter):
     """Both adapters once imported a `load_image` that no longer existed: any path image raised ImportError."""
     if adapter == "hf":
-        from model_adapters.hf.adapter import HFAdapter as cls
+        from deem_eval.model_adapters.hf.adapter import HFAdapter as cls
     else:
-        from model_adapters.clip_zeroshot import CLIPZeroShot as cls
+        from deem_eval.model_adapters.clip_zeroshot import CLIPZeroShot as cls
     path = tmp_path / "sixteen.png"
     Image.fromarray(np.full((4, 4), 65535, dtype=np.uint16)).save(path)
     for image in (path, str(path), Image.open(path)):

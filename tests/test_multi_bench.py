@@ -14,7 +14,7 @@ from deem_eval.cli import main
 from deem_eval.core.errors import DeemEvalError
 from deem_eval.core.options import option_help, reject_packed, split_pairs
 from deem_eval.core.registry import BENCHMARKS, MODELS
-from model_adapters.baselines import RandomAnswer
+from deem_eval.model_adapters.baselines import RandomAnswer
 
 
 @dataclass(frozen=True)

@@ -129,7 +129,7 @@ def upstream_pope_eval(answers: list[str], labels: list[str]) -> dict[str, float
 
 @needs_fixtures
 def test_every_scorer_gives_accuracy_one_for_the_labels_and_pope_official_matches_upstream(tmp_path):
-    from benchmarks.pope import published_split, read_published
+    from deem_eval.benchmarks.pope import published_split, read_published
     from deem_eval.scoring.answer_files import match_answers
     from deem_eval.scoring.score import Answer, score_answers
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.pope.benchmark import PopeBenchmark, PopeConfig
+from deem_eval.benchmarks.pope.benchmark import PopeBenchmark, PopeConfig
 from deem_eval.cli import main
 from deem_eval.core.options import parse_options
 from deem_eval.core.registry import BENCHMARKS, BUILDERS
@@ -24,7 +24,7 @@ def test_registered():
 
 
 def test_bundled_benchmark_builds_three_subsets_in_one_split(tmp_path):
-    pytest.importorskip("benchmarks.synthscenes")
+    pytest.importorskip("deem_eval.benchmarks.synthscenes")
     config = parse_options(PopeConfig, SMALL, what="benchmark pope")
     split = PopeBenchmark(config).load()
     assert split.meta.benchmark == "pope" and split.name == "pope-synthscenes-s0"
@@ -46,7 +46,7 @@ def test_bundled_benchmark_builds_three_subsets_in_one_split(tmp_path):
 
 
 def test_bundled_options_and_split_dir(tmp_path):
-    pytest.importorskip("benchmarks.synthscenes")
+    pytest.importorskip("deem_eval.benchmarks.synthscenes")
     config = parse_options(PopeConfig, {**SMALL, "subsets": "popular"}, what="pope")
     split = PopeBenchmark(config).load()
     assert {s.group["subset"] for s in split.samples} == {"popular"}

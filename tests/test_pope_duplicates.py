@@ -15,8 +15,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from benchmarks.pope.sampler import ImageObjects, ObjectStats, SamplerConfig, sample_pope
-from benchmarks.pope.sources import load_object_lists
+from deem_eval.benchmarks.pope.sampler import ImageObjects, ObjectStats, SamplerConfig, sample_pope
+from deem_eval.benchmarks.pope.sources import load_object_lists
 from deem_eval.cli import main
 from deem_eval.core.errors import DeemEvalError
 from deem_eval.core.splits import Split

@@ -12,7 +12,7 @@ import pytest
 datasets = pytest.importorskip("datasets")
 from PIL import Image
 
-from benchmarks.pope.hf import hf_split, open_dataset
+from deem_eval.benchmarks.pope.hf import hf_split, open_dataset
 from deem_eval.core.errors import DeemEvalError
 from deem_eval.core.splits import Split
 

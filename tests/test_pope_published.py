@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.pope.build import export_published, published_split, split_questions
-from benchmarks.pope.published import Layout, content_fingerprint, read_published, render, write_published
-from benchmarks.pope.questions import PopeQuestion, image_id_of, object_from_text, parse_sample_id
-from benchmarks.pope.sampler import question_text
-from benchmarks.pope.versions import known_versions, recognise
+from deem_eval.benchmarks.pope.build import export_published, published_split, split_questions
+from deem_eval.benchmarks.pope.published import Layout, content_fingerprint, read_published, render, write_published
+from deem_eval.benchmarks.pope.questions import PopeQuestion, image_id_of, object_from_text, parse_sample_id
+from deem_eval.benchmarks.pope.sampler import question_text
+from deem_eval.benchmarks.pope.versions import known_versions, recognise
 from deem_eval.core.errors import DeemEvalError
 from deem_eval.core.splits import Split
 

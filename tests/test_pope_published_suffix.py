@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.pope.build import DEEM_QUESTION_SUFFIX, export_published, published_split
-from benchmarks.pope.published import read_published
+from deem_eval.benchmarks.pope.build import DEEM_QUESTION_SUFFIX, export_published, published_split
+from deem_eval.benchmarks.pope.published import read_published
 from deem_eval.cli import main
 from deem_eval.core.splits import Split
 

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from benchmarks.pope.sampler import (
+from deem_eval.benchmarks.pope.sampler import (
     ImageObjects,
     ObjectStats,
     SamplerConfig,

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.pope.sampler import SamplerConfig, sample_pope
-from benchmarks.pope.sources import load_coco_instances, load_object_lists, object_lines, read_image_list
+from deem_eval.benchmarks.pope.sampler import SamplerConfig, sample_pope
+from deem_eval.benchmarks.pope.sources import load_coco_instances, load_object_lists, object_lines, read_image_list
 from deem_eval.core.errors import DeemEvalError
 
 
@@ -119,7 +119,7 @@ def test_image_list_from_text_and_from_a_question_file(tmp_path):
 
 
 def test_synthscenes_through_the_coco_reader(tmp_path):
-    synthscenes = pytest.importorskip("benchmarks.synthscenes")
+    synthscenes = pytest.importorskip("deem_eval.benchmarks.synthscenes")
     synthscenes.generate(tmp_path, seed=1, num_images=24, size=64, progress=False)
     source = load_coco_instances(tmp_path / "instances.json")
     assert len(source.images) == 24

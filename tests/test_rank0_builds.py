@@ -69,7 +69,7 @@ def test_local_rank0_builds(tmp_path, monkeypatch, rank, local):
 
 LOAD = """
 import sys
-from benchmarks.synthscenes_yesno import SynthScenesYesNo, SynthScenesYesNoConfig
+from deem_eval.benchmarks.synthscenes_yesno import SynthScenesYesNo, SynthScenesYesNoConfig
 bench = SynthScenesYesNo(SynthScenesYesNoConfig(num_images=6, size=64))
 build = bench.build
 def counted(tmp):

@@ -8,8 +8,8 @@ import shutil
 import pytest
 from test_robustvqa_helpers import make_folder
 
-from benchmarks.robustvqa.build import BuildOptions, build_split, split_name
-from benchmarks.robustvqa.sources import imagenet_folder
+from deem_eval.benchmarks.robustvqa.build import BuildOptions, build_split, split_name
+from deem_eval.benchmarks.robustvqa.sources import imagenet_folder
 from deem_eval.cli import main
 from deem_eval.core.errors import DeemEvalError
 from deem_eval.core.splits import Split
@@ -55,7 +55,7 @@ def test_ids_images_and_questions(folders, tmp_path):
     a_negatives = {s.group["negative"] for s in split.samples if s.group["subset"] == "a"}
     subset = build_split(sources(*folders), BuildOptions(miner="random", candidates="subset", progress=False),
                          tmp_path / "sub")
-    from benchmarks.robustvqa.classes import imagenet_rows
+    from deem_eval.benchmarks.robustvqa.classes import imagenet_rows
     a_names = {r.deem_name for r in imagenet_rows() if r.imagenet_a}
     assert {s.group["negative"] for s in subset.samples if s.group["subset"] == "a"} <= a_names
     assert len(a_negatives) > 1

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from test_robustvqa_helpers import Planted, SimulatedCrash, basis, make_folder, plant_clip
 
-from benchmarks.robustvqa.build import BuildOptions, build_split
-from benchmarks.robustvqa.sources import imagenet_folder
+from deem_eval.benchmarks.robustvqa.build import BuildOptions, build_split
+from deem_eval.benchmarks.robustvqa.sources import imagenet_folder
 from deem_eval.core.errors import DeemEvalError
 
 STINGRAY, JUNCO, JAY, TENCH, CRANE = 6, 13, 17, 0, 134
@@ -127,7 +127,7 @@ def test_real_forward_is_deterministic_across_batch_sizes(tiny_clip, data, tmp_p
 
 
 def test_a_model_that_cannot_be_loaded_offline_says_what_to_download(monkeypatch, tmp_path):
-    from benchmarks.robustvqa.clip_model import load_clip
+    from deem_eval.benchmarks.robustvqa.clip_model import load_clip
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(DeemEvalError) as info:
@@ -150,7 +150,7 @@ def test_clip_wrong_needs_the_clip_miner(data, tmp_path):
 
 
 def test_weights_identity_uses_hub_blob_names_and_remembers_hashes(tmp_path):
-    from benchmarks.robustvqa.clip_model import weights_identity
+    from deem_eval.benchmarks.robustvqa.clip_model import weights_identity
 
     blob = tmp_path / "blobs" / ("ab" * 32)
     blob.parent.mkdir()

@@ -8,9 +8,9 @@ import shutil
 import pytest
 from test_robustvqa_helpers import make_folder
 
-from benchmarks.robustvqa.build import DEEM_CODE_TEMPLATE, BuildOptions, build_split
-from benchmarks.robustvqa.deem_format import from_deem, to_deem, write_deem
-from benchmarks.robustvqa.sources import imagenet_folder
+from deem_eval.benchmarks.robustvqa.build import DEEM_CODE_TEMPLATE, BuildOptions, build_split
+from deem_eval.benchmarks.robustvqa.deem_format import from_deem, to_deem, write_deem
+from deem_eval.benchmarks.robustvqa.sources import imagenet_folder
 from deem_eval.core.errors import DeemEvalError
 
 RED, GREEN, BLUE = (200, 0, 0), (0, 200, 0), (0, 0, 200)

@@ -7,8 +7,16 @@ from collections import Counter
 
 import pytest
 
-from benchmarks.robustvqa.benchmark import Config, RobustVQA
-from benchmarks.robustvqa.mini import A_CONDITIONS, R_STYLES, MiniConfig, build_mini, hard_negative, plan, similarity
+from deem_eval.benchmarks.robustvqa.benchmark import Config, RobustVQA
+from deem_eval.benchmarks.robustvqa.mini import (
+    A_CONDITIONS,
+    R_STYLES,
+    MiniConfig,
+    build_mini,
+    hard_negative,
+    plan,
+    similarity,
+)
 from deem_eval.core.errors import DeemEvalError
 from deem_eval.core.splits import Split
 
@@ -60,7 +68,7 @@ def test_hard_negatives_follow_the_similarity_rule():
 
 
 def _aspect(name):
-    from benchmarks.synthscenes import category_by_name
+    from deem_eval.benchmarks.synthscenes import category_by_name
 
     return category_by_name(name).aspect
 

@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 from test_robustvqa_helpers import Planted, basis, make_folder, plant_clip
 
-from benchmarks.robustvqa.build import BuildOptions, build_split
-from benchmarks.robustvqa.options import DEEM_CODE_TEMPLATE, PAPER_TEMPLATE, deem_options
-from benchmarks.robustvqa.sources import imagenet_folder
+from deem_eval.benchmarks.robustvqa.build import BuildOptions, build_split
+from deem_eval.benchmarks.robustvqa.options import DEEM_CODE_TEMPLATE, PAPER_TEMPLATE, deem_options
+from deem_eval.benchmarks.robustvqa.sources import imagenet_folder
 from deem_eval.core.errors import DeemEvalError
 from deem_eval.core.splits import Split
 
@@ -94,7 +94,7 @@ def test_deem_protocol_uses_raw_text_norms_deems_rule_and_template(monkeypatch, 
 def test_squash_resizes_the_whole_image_where_crop_keeps_the_centre(tiny_clip):
     from PIL import Image
 
-    from benchmarks.robustvqa.clip_model import load_clip
+    from deem_eval.benchmarks.robustvqa.clip_model import load_clip
 
     wide = Image.new("RGB", (84, 28), GREEN)       # red | green | blue thirds: the crop sees only green
     wide.paste(Image.new("RGB", (28, 28), RED), (0, 0))
@@ -137,7 +137,7 @@ def test_deem_protocol_refuses_options_that_would_change_it(tiny_clip, data, tmp
 
 
 def test_cli_protocol_deem_defaults_to_deems_template(monkeypatch, data, tmp_path):
-    from benchmarks.robustvqa import cli
+    from deem_eval.benchmarks.robustvqa import cli
 
     seen: dict[str, object] = {}
 
@@ -145,7 +145,7 @@ def test_cli_protocol_deem_defaults_to_deems_template(monkeypatch, data, tmp_pat
         seen.update(options=options, globs=[s.glob for s in sources])
         raise SystemExit(0)
 
-    monkeypatch.setattr("benchmarks.robustvqa.build.build_split", fake_build)
+    monkeypatch.setattr("deem_eval.benchmarks.robustvqa.build.build_split", fake_build)
     builder = cli.RobustVQABuilder()
     parser = argparse.ArgumentParser()
     builder.add_arguments(parser)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from test_robustvqa_helpers import make_folder, solid_png
 
-from benchmarks.robustvqa.build import BuildOptions, build_split
-from benchmarks.robustvqa.classes import imagenet_rows, imagenet_table, load_class_map, subset_indices
-from benchmarks.robustvqa.sources import generic_folder, hf_dataset, imagenet_folder
+from deem_eval.benchmarks.robustvqa.build import BuildOptions, build_split
+from deem_eval.benchmarks.robustvqa.classes import imagenet_rows, imagenet_table, load_class_map, subset_indices
+from deem_eval.benchmarks.robustvqa.sources import generic_folder, hf_dataset, imagenet_folder
 from deem_eval.core.errors import DeemEvalError
 from deem_eval.core.splits import Split
 

@@ -14,10 +14,10 @@ import pytest
 from conftest import REPO, make_split
 
 from deem_eval.core.errors import DeemEvalError
+from deem_eval.model_adapters.baselines import AlwaysYes, RandomAnswer
 from deem_eval.run.rundir import LOCK_FILE, DuplicateRecordsWarning, RunDir, RunLock, RunLockedError
 from deem_eval.run.runner import RunOptions, run
 from deem_eval.scoring.parsing import STRICT
-from model_adapters.baselines import AlwaysYes, RandomAnswer
 
 # Waits for a "go" file so that every process enters the CLI at the same moment, then runs it with a slow
 # model (0.2 s per batch), so that the first writer is certainly still running when the others look.
@@ -26,7 +26,7 @@ import os, sys, time
 from pathlib import Path
 sys.path.insert(0, {str(REPO / 'tests')!r})
 from deem_eval.core.registry import MODELS
-from model_adapters.baselines import AlwaysYes, RandomAnswer
+from deem_eval.model_adapters.baselines import AlwaysYes, RandomAnswer
 
 class SlowRandom(RandomAnswer):
     name = "slow-random"

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from benchmarks.synthscenes import (
+from deem_eval.benchmarks.synthscenes import (
     CATEGORIES,
     INSTANCES_FILE,
     generate,
@@ -15,7 +15,7 @@ from benchmarks.synthscenes import (
     plan_scene,
     read_instances,
 )
-from benchmarks.synthscenes.coco import annotation_id
+from deem_eval.benchmarks.synthscenes.coco import annotation_id
 from deem_eval.core.errors import DeemEvalError
 
 SEED, N, SIZE = 5, 24, 80

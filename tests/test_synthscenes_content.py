@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from benchmarks.synthscenes import (
+from deem_eval.benchmarks.synthscenes import (
     CATEGORIES,
     SCENES,
     STYLES,
@@ -22,7 +22,7 @@ from benchmarks.synthscenes import (
     render_single_object,
     scene_by_name,
 )
-from benchmarks.synthscenes.backgrounds import PLAIN
+from deem_eval.benchmarks.synthscenes.backgrounds import PLAIN
 from deem_eval.core.errors import DeemEvalError, UnknownNameError
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.synthscenes import generate, plan_scene, render_scene, render_single_object
+from deem_eval.benchmarks.synthscenes import generate, plan_scene, render_scene, render_single_object
 from deem_eval.cli import main
 
 

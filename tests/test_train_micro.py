@@ -65,19 +65,19 @@ def test_a_directory_of_something_else_is_refused(tmp_path, capsys):
 
 
 def test_a_stopped_phase_resumes_exactly(tmp_path):
-    from model_adapters.deem.micro.clip import MicroClipConfig
-    from model_adapters.deem.micro.loop import LoopConfig, run_loop
-    from model_adapters.deem.micro.tasks import tokenizer_corpus
-    from model_adapters.deem.micro.train_clip import train_clip
-    from model_adapters.deem.micro.world import WorldConfig, render_world
-    from model_adapters.deem.tiny_tokenizer import tiny_tokenizer
+    from deem_eval.model_adapters.deem.micro.clip import MicroClipConfig
+    from deem_eval.model_adapters.deem.micro.loop import LoopConfig, run_loop
+    from deem_eval.model_adapters.deem.micro.tasks import tokenizer_corpus
+    from deem_eval.model_adapters.deem.micro.train_clip import train_clip
+    from deem_eval.model_adapters.deem.micro.world import WorldConfig, render_world
+    from deem_eval.model_adapters.deem.tiny_tokenizer import tiny_tokenizer
 
     world = render_world(WorldConfig(singles=40, scenes=8), progress=False)
     tok = tiny_tokenizer(1024, tokenizer_corpus())
     config = MicroClipConfig(vocab_size=len(tok))
     loop = LoopConfig(steps=6, lr=1e-3, save_every=2)
     _, full = train_clip(tmp_path / "a", world, tok, config=config, loop=loop, batch_size=16, seed=0, progress=False)
-    import model_adapters.deem.micro.train_clip as tc
+    import deem_eval.model_adapters.deem.micro.train_clip as tc
 
     original = tc.run_loop
     tc.run_loop = lambda *a, **k: run_loop(*a, **{**k, "stop_at": 3})
@@ -95,9 +95,9 @@ def test_a_stopped_phase_resumes_exactly(tmp_path):
 def test_training_world_is_natural_style_and_disjoint_from_every_benchmark_image(tmp_path):
     from PIL import Image
 
-    from benchmarks.robustvqa.mini import MiniConfig, build_mini
-    from benchmarks.synthscenes import generate
-    from model_adapters.deem.micro.world import TRAIN_STREAM, WorldConfig, _resize, render_world
+    from deem_eval.benchmarks.robustvqa.mini import MiniConfig, build_mini
+    from deem_eval.benchmarks.synthscenes import generate
+    from deem_eval.model_adapters.deem.micro.world import TRAIN_STREAM, WorldConfig, _resize, render_world
 
     config = WorldConfig(singles=64, scenes=16)
     world = render_world(config, progress=False)
@@ -118,7 +118,7 @@ def test_training_world_is_natural_style_and_disjoint_from_every_benchmark_image
 
 
 def test_the_plan_renders_only_natural_sizes():
-    from model_adapters.deem.micro.world import WorldConfig
+    from deem_eval.model_adapters.deem.micro.world import WorldConfig
 
     low, high = WorldConfig().scale_range
     assert low >= 0.6 and high <= 1.15      # well above the mini's "small" condition (0.22-0.34)
@@ -166,7 +166,7 @@ def test_micro_clip_answers_through_the_clip_adapter(quick_run, tmp_path, monkey
 # ---- the shipped models ----------------------------------------------------------------------------------------
 
 def _shipped_dir():
-    from model_adapters.deem.micro.pipeline import WEIGHTS_DIR
+    from deem_eval.model_adapters.deem.micro.pipeline import WEIGHTS_DIR
 
     return WEIGHTS_DIR
 
@@ -205,8 +205,8 @@ def test_plain_model_deem_uses_the_shipped_deem_micro_and_says_so(tmp_path, caps
 
 def test_a_missing_shipped_file_names_itself_and_the_rebuild_command(tmp_path, monkeypatch):
     from deem_eval.core.errors import DeemEvalError
-    from model_adapters.deem.adapter import DeemAdapter, DeemAdapterConfig
-    from model_adapters.deem.micro import pipeline
+    from deem_eval.model_adapters.deem.adapter import DeemAdapter, DeemAdapterConfig
+    from deem_eval.model_adapters.deem.micro import pipeline
 
     copy = tmp_path / "weights"
     shutil.copytree(_shipped_dir(), copy)

@@ -18,10 +18,10 @@ import torch
 from deem_eval.core.adapters import Request
 from deem_eval.core.errors import DeemEvalError
 from deem_eval.core.options import format_options, parse_options, split_pairs
-from model_adapters.generation import YesNoTokens, find_yes_no_tokens, yes_probability_from_logits
-from model_adapters.hf import HFAdapter, HFConfig, loading
-from model_adapters.vllm import VLLMAdapter, VLLMConfig, mapping
-from model_adapters.vllm.adapter import INSTALL_HINT, _model_type
+from deem_eval.model_adapters.generation import YesNoTokens, find_yes_no_tokens, yes_probability_from_logits
+from deem_eval.model_adapters.hf import HFAdapter, HFConfig, loading
+from deem_eval.model_adapters.vllm import VLLMAdapter, VLLMConfig, mapping
+from deem_eval.model_adapters.vllm.adapter import INSTALL_HINT, _model_type
 from tests.hf_tiny import CLASSES, make_images, single_torch_thread  # noqa: F401 (fixture)
 
 REPO = Path(__file__).resolve().parents[1]
@@ -193,7 +193,7 @@ def test_options_parse_from_key_value_pairs():
 
 
 def test_adapter_class_follows_the_protocol_and_entry_point_target():
-    module, _, attr = "model_adapters.vllm:VLLMAdapter".partition(":")
+    module, _, attr = "deem_eval.model_adapters.vllm:VLLMAdapter".partition(":")
     cls = getattr(importlib.import_module(module), attr)
     assert cls is VLLMAdapter
     assert (cls.name, cls.needs_images, cls.Config) == ("vllm", True, VLLMConfig)
@@ -213,13 +213,13 @@ def test_missing_vllm_names_the_install_command(monkeypatch):
 
 
 def test_import_is_lazy():
-    code = ("import sys, model_adapters.vllm, model_adapters.vllm.mapping, model_adapters.vllm.gpu_check; "
+    code = ("import sys, deem_eval.model_adapters.vllm, deem_eval.model_adapters.vllm.mapping, deem_eval.model_adapters.vllm.gpu_check; "
             "assert 'vllm' not in sys.modules, 'vllm imported'; assert 'torch' not in sys.modules, 'torch imported'")
     subprocess.run([sys.executable, "-c", code], cwd=REPO, check=True)
 
 
 def test_gpu_check_helpers():
-    from model_adapters.vllm import gpu_check
+    from deem_eval.model_adapters.vllm import gpu_check
 
     class _Split:
         samples = tuple(range(10))

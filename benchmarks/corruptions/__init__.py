@@ -1,6 +1,6 @@
 """ImageNet-C corruptions (the 19 of imagecorruptions 1.1.2), fast, batched and explicitly seeded.
 
-    from benchmarks.corruptions import corrupt
+    from deem_eval.benchmarks.corruptions import corrupt
     out = corrupt(image, "glass_blur", severity=3, seed=0, key="img-001")   # RGB uint8 (H, W, 3)
 
 Every corruption is a `Corruption` (see catalog.BUILTIN): `c(image, severity, rng)` for one image,

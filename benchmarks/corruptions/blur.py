@@ -212,8 +212,8 @@ def glass_sources(height: int, width: int, p: GlassParams, rngs: Sequence[RngLik
     n_rows, n_cols = max(height - 2 * p.max_delta, 0), max(width - 2 * p.max_delta, 0)
     area = height * width
     batch = len(rngs)
-    target_all = np.empty((targets.size, batch), dtype=np.intp)
-    source_all = np.empty((targets.size, batch), dtype=np.intp)
+    target_all: np.ndarray = np.empty((targets.size, batch), dtype=np.intp)
+    source_all: np.ndarray = np.empty((targets.size, batch), dtype=np.intp)
     for b, rng in enumerate(rngs):
         shifts = np.asarray(integers(rng, -p.max_delta, p.max_delta, (p.iterations, n_rows, n_cols, 2)),
                             dtype=np.intp)

@@ -34,7 +34,7 @@ def get(name: str) -> Corruption:
     corruption = CORRUPTIONS.get(name)
     if not isinstance(corruption, Corruption):
         raise DeemEvalError(f"corruption {name!r} is registered as {CORRUPTIONS.target(name)!r}, which is "
-                            "not a benchmarks.corruptions.Corruption")
+                            "not a deem_eval.benchmarks.corruptions.Corruption")
     return corruption
 
 

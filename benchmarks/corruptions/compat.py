@@ -28,7 +28,7 @@ import sys
 import threading
 import types
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -91,13 +91,13 @@ def load() -> types.ModuleType:
     with _LOCK:
         if _MODULE is not None:
             return _MODULE
-        fake_pkg_resources = types.ModuleType("pkg_resources")
-        fake_pkg_resources.resource_filename = _resource_filename  # type: ignore[attr-defined]
+        fake_pkg_resources: Any = types.ModuleType("pkg_resources")
+        fake_pkg_resources.resource_filename = _resource_filename
         with contextlib.ExitStack() as stack:
             if importlib.util.find_spec("pkg_resources") is None:   # gone from setuptools >= 81
                 stack.enter_context(_temporary_module("pkg_resources", fake_pkg_resources))
             try:
-                import scipy.ndimage.interpolation  # noqa: F401
+                import scipy.ndimage.interpolation
             except ImportError:
                 import scipy.ndimage
 
@@ -106,6 +106,7 @@ def load() -> types.ModuleType:
 
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", DeprecationWarning)
+                module: Any   # patched below with attributes ModuleType does not declare
                 try:
                     module = importlib.import_module("imagecorruptions.corruptions")
                 except ImportError as exc:
@@ -194,4 +195,5 @@ def reference_corrupt(image: np.ndarray, name: str, severity: int, seed: int) ->
     with seeded(seed), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         out = function(Image.fromarray(image), severity)
-    return np.uint8(out)  # what imagecorruptions.corrupt() does: truncation, not rounding
+    # what imagecorruptions.corrupt() does: truncation, not rounding (an array in, so an array out)
+    return cast(np.ndarray, np.uint8(out))

@@ -153,8 +153,7 @@ def derive_corrupted_split(source: Split, out_dir: Path, config: DeriveConfig) -
             if result.status == "too_small" and not config.skip_small:
                 raise DeemEvalError(f"{result.message} (or pass --skip-small to leave such images out)")
             results[result.key] = result
-            for path, digest in sorted(result.hashes.items()):
-                log.write(f"{digest}  {path}\n")
+            log.writelines(f"{digest}  {path}\n" for path, digest in sorted(result.hashes.items()))
             log.flush()
     _remove_unplanned(out_dir, tasks, progress=config.progress)
     split = _assemble(source, config, tasks, by_image, results).save(out_dir)

@@ -62,7 +62,7 @@ ELASTIC_ALPHA = tuple(250 * f for f in (0.05, 0.065, 0.085, 0.1, 0.12))
 
 
 def elastic_transform(x: torch.Tensor, rngs: Sequence[RngLike], alpha: float) -> torch.Tensor:
-    batch, _, height, width = x.shape
+    _, _, height, width = x.shape
     limit = height * 0.005
     noise = np.stack([np.stack([rng.uniform(-limit, limit, (height, width)),
                                 rng.uniform(-limit, limit, (height, width))]) for rng in rngs])
@@ -94,7 +94,8 @@ def pixelate(x: torch.Tensor, rngs: Sequence[RngLike], scale: float) -> torch.Te
 
     height, width = x.shape[-2:]
     small = (int(width * scale), int(height * scale))
-    return _per_image_pil(x, lambda im: im.resize(small, Image.BOX).resize((width, height), Image.NEAREST))
+    box, nearest = Image.Resampling.BOX, Image.Resampling.NEAREST
+    return _per_image_pil(x, lambda im: im.resize(small, box).resize((width, height), nearest))
 
 
 def jpeg_compression(x: torch.Tensor, rngs: Sequence[RngLike], quality: int) -> torch.Tensor:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 import threading
 from functools import lru_cache
+from typing import cast
 
 import numpy as np
 import torch
@@ -166,7 +167,10 @@ def gaussian_kernel1d(sigma: float, truncate: float) -> np.ndarray | None:
 def gaussian_filter(x: torch.Tensor, sigma: float | tuple[float, float], *, mode: Boundary = "nearest",
                     truncate: float = 4.0) -> torch.Tensor:
     """Gaussian blur of the last two axes, as scipy.ndimage.gaussian_filter / skimage.filters.gaussian."""
-    sigma_rows, sigma_cols = (sigma, sigma) if np.isscalar(sigma) else sigma  # type: ignore[misc]
+    if np.isscalar(sigma):
+        sigma_rows = sigma_cols = cast(float, sigma)
+    else:
+        sigma_rows, sigma_cols = cast("tuple[float, float]", sigma)
     return filter_axes(x, gaussian_kernel1d(float(sigma_rows), truncate),
                        gaussian_kernel1d(float(sigma_cols), truncate), mode)
 
@@ -309,7 +313,7 @@ def zoom_center(x: torch.Tensor, factor: float, *, keep_size: bool = False) -> t
     top = (height - crop_h) // 2
     left = (width - crop_w) // 2
     crop = x[..., top:top + crop_h, left:left + crop_w]
-    size = (int(round(crop_h * factor)), int(round(crop_w * factor)))
+    size = (round(crop_h * factor), round(crop_w * factor))  # factor is a Python float: round() gives int
     if size == (crop_h, crop_w):
         return crop
     return resize_linear(crop, *size, keep=(height, width) if keep_size else None)

@@ -95,5 +95,5 @@ def sample_images(size: int, names: Sequence[str] = ("astronaut", "coffee", "che
     out = []
     for name in names:
         image = Image.fromarray(getattr(skimage.data, name)()).convert("RGB")
-        out.append(np.asarray(image.resize((size, size), Image.BILINEAR)).copy())
+        out.append(np.asarray(image.resize((size, size), Image.Resampling.BILINEAR)).copy())
     return out

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any, cast, overload
 
 import numpy as np
 import torch
@@ -42,7 +42,7 @@ CPU_CHUNK = 1
 
 # A numpy Generator, or anything with the same drawing methods (compat.ReplayRng replays the reference's
 # legacy streams through this interface).
-RngLike = Union[np.random.Generator, Any]
+RngLike = np.random.Generator | Any
 BatchFn = Callable[[torch.Tensor, Sequence[RngLike], Any], torch.Tensor]
 # One image on the CPU, without torch: (H, W, 3) uint8 numpy array, its generator, the severity's parameters
 # -> (H, W, 3) uint8. Optional; where present it is what CPU batches run (faster: no CHW <-> HWC copies,
@@ -53,7 +53,7 @@ CpuFn = Callable[[np.ndarray, RngLike, Any], np.ndarray]
 
 def integers(rng: RngLike, low: int, high: int | None = None, size: Any = None) -> Any:
     """Integers in [low, high) from a Generator (`integers`) or a legacy RandomState (`randint`)."""
-    draw = getattr(rng, "integers", None) or rng.randint
+    draw = getattr(rng, "integers", None) or cast(Any, rng).randint
     return draw(low, high, size=size)
 
 
@@ -75,6 +75,14 @@ class Corruption:
     def params(self, severity: int) -> Any:
         return self.table[check_severity(severity) - 1]
 
+    @overload
+    def batch(self, images: np.ndarray, severity: int, rngs: Sequence[RngLike], *,
+              device: str | torch.device | None = None) -> np.ndarray: ...
+
+    @overload
+    def batch(self, images: torch.Tensor, severity: int, rngs: Sequence[RngLike], *,
+              device: str | torch.device | None = None) -> torch.Tensor: ...
+
     def batch(self, images: np.ndarray | torch.Tensor, severity: int, rngs: Sequence[RngLike], *,
               device: str | torch.device | None = None) -> np.ndarray | torch.Tensor:
         """Corrupt a batch of equal-size RGB uint8 images (B, H, W, 3); returns the same type and shape.
@@ -82,7 +90,7 @@ class Corruption:
         Image b depends only on images[b], severity and rngs[b], never on the rest of the batch."""
         params = self.params(severity)
         as_numpy = isinstance(images, np.ndarray)
-        if as_numpy:
+        if isinstance(images, np.ndarray):
             array = np.ascontiguousarray(images)
             tensor = torch.from_numpy(array if array.flags.writeable else array.copy())
         else:
@@ -99,7 +107,7 @@ class Corruption:
         if device is not None:
             tensor = tensor.to(device)
         if self.cpu_fn is not None and tensor.device.type == "cpu":
-            return self._batch_cpu(tensor.numpy(), rngs, params, as_numpy)
+            return self._batch_cpu(self.cpu_fn, tensor.numpy(), rngs, params, as_numpy)
         chunk = CPU_CHUNK if tensor.device.type == "cpu" else len(rngs)
         parts = []
         for start in range(0, len(rngs), chunk):
@@ -109,11 +117,11 @@ class Corruption:
         out = torch.cat(parts).contiguous() if len(parts) > 1 else parts[0].contiguous()
         return out.cpu().numpy() if as_numpy else out
 
-    def _batch_cpu(self, array: np.ndarray, rngs: Sequence[RngLike], params: Any, as_numpy: bool
+    @staticmethod
+    def _batch_cpu(cpu_fn: CpuFn, array: np.ndarray, rngs: Sequence[RngLike], params: Any, as_numpy: bool
                    ) -> np.ndarray | torch.Tensor:
         """The numpy path: image by image through `cpu_fn`, HWC uint8 throughout."""
-        outs = [self.cpu_fn(np.ascontiguousarray(array[b]), rngs[b], params)  # type: ignore[misc]
-                for b in range(len(rngs))]
+        outs = [cpu_fn(np.ascontiguousarray(array[b]), rngs[b], params) for b in range(len(rngs))]
         out = outs[0][None] if len(outs) == 1 else np.stack(outs)
         return out if as_numpy else torch.from_numpy(out)
 

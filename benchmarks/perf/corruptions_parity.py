@@ -24,15 +24,15 @@ HIGH_VARIANCE = ("fog", "spatter", "frost", "snow", "motion_blur")
 
 
 def images(size: int, with_synthscenes: bool) -> tuple[list[str], list[np.ndarray]]:
-    from benchmarks.corruptions.parity import sample_images
+    from deem_eval.benchmarks.corruptions.parity import sample_images
 
     names = ["astronaut", "coffee", "chelsea", "rocket"]
     out = sample_images(size, names)
     if with_synthscenes:
         try:
-            from benchmarks.synthscenes import render_scene
+            from deem_eval.benchmarks.synthscenes import render_scene
         except ImportError:
-            print("(benchmarks.synthscenes not available: no SynthScenes image)")
+            print("(deem_eval.benchmarks.synthscenes not available: no SynthScenes image)")
         else:
             scene, _ = render_scene(0, 3, size=size)
             names.append("synthscenes(0,3)")
@@ -53,8 +53,8 @@ def main() -> None:
 
     import torch
 
-    from benchmarks.corruptions import catalog
-    from benchmarks.corruptions.parity import PSNR_TOLERANCE_DB, parity_row
+    from deem_eval.benchmarks.corruptions import catalog
+    from deem_eval.benchmarks.corruptions.parity import PSNR_TOLERANCE_DB, parity_row
 
     torch.set_num_threads(1)
     names, photos = images(args.size, not args.no_synthscenes)

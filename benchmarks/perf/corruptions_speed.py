@@ -66,7 +66,7 @@ def parse_size(text: str) -> tuple[int, int]:
 
 
 def _reference_pass(name: str, images: np.ndarray) -> float:
-    from benchmarks.corruptions import compat
+    from deem_eval.benchmarks.corruptions import compat
 
     start = time.perf_counter()
     for index, image in enumerate(images):
@@ -77,7 +77,7 @@ def _reference_pass(name: str, images: np.ndarray) -> float:
 
 def _ours_pass(corruption, images: np.ndarray, device: str, batch: int) -> float:
     """Seconds per image for all five severities, `batch` images per call."""
-    from benchmarks.corruptions.backends import seeded_generator
+    from deem_eval.benchmarks.corruptions.backends import seeded_generator
 
     data = images if device == "cpu" else torch.from_numpy(images).to(device)
     start = time.perf_counter()
@@ -94,7 +94,7 @@ def _ours_pass(corruption, images: np.ndarray, device: str, batch: int) -> float
 def measure(name: str, ref_images: np.ndarray, batch_images: np.ndarray | None, devices: list[str],
             repeats: int) -> dict[str, float]:
     """Best seconds per image: 'ref', 'cpu' (ours, one image per call) and, where asked, per device and batch."""
-    from benchmarks.corruptions import catalog, compat
+    from deem_eval.benchmarks.corruptions import catalog, compat
 
     corruption = catalog.get(name)
     compat.reference_corrupt(ref_images[0][:64, :64].copy(), name, 1, 0)          # import + first-call costs
@@ -135,7 +135,7 @@ def main() -> None:
 
     import cv2
 
-    from benchmarks.corruptions import catalog
+    from deem_eval.benchmarks.corruptions import catalog
 
     torch.set_num_threads(args.threads)
     cv2.setNumThreads(args.threads)

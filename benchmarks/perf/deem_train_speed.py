@@ -31,23 +31,23 @@ torch.set_num_threads(1)
 sys.path.insert(0, {repo!r})
 from pathlib import Path
 from benchmarks.perf.deem_train_speed import caption_examples, answer_examples
-from model_adapters.deem.presets import DEEM_TINY, build_model
-from model_adapters.deem.stages import load_stage
-from model_adapters.deem.train import train_stage
+from deem_eval.model_adapters.deem.presets import DEEM_TINY, build_model
+from deem_eval.model_adapters.deem.stages import load_stage
+from deem_eval.model_adapters.deem.train import train_stage
 stage = load_stage("sft", ["steps={steps}", "global_batch=8", "csr_weight=0.0", "image_size=32"])
 train_stage(build_model(DEEM_TINY, seed=0), stage, answer_examples(64), Path(sys.argv[1]), seed=0, progress=False)
 '''
 
 
 def caption_examples(n: int):
-    from model_adapters.deem.micro.pipeline import CaptionExample
+    from deem_eval.model_adapters.deem.micro.pipeline import CaptionExample
     from tests.hf_tiny import make_images
 
     return [CaptionExample(im, f"a photo of thing number {i}.") for i, im in enumerate(make_images(n, size=40))]
 
 
 def answer_examples(n: int):
-    from model_adapters.deem.micro.pipeline import AnswerExample
+    from deem_eval.model_adapters.deem.micro.pipeline import AnswerExample
     from tests.hf_tiny import make_images
 
     return [AnswerExample(im, ((f"Is there a thing {i} in the image?", "yes" if i % 2 else "no"),))
@@ -55,11 +55,11 @@ def answer_examples(n: int):
 
 
 def stage_seconds(name: str, csr: bool, steps: int, out: Path) -> float:
-    from model_adapters.deem.diffusion import build_teacher
-    from model_adapters.deem.mmfs import MMFSNet
-    from model_adapters.deem.presets import DEEM_TINY, build_model
-    from model_adapters.deem.stages import load_stage
-    from model_adapters.deem.train import train_stage
+    from deem_eval.model_adapters.deem.diffusion import build_teacher
+    from deem_eval.model_adapters.deem.mmfs import MMFSNet
+    from deem_eval.model_adapters.deem.presets import DEEM_TINY, build_model
+    from deem_eval.model_adapters.deem.stages import load_stage
+    from deem_eval.model_adapters.deem.train import train_stage
 
     overrides = [f"steps={steps}", "global_batch=8", "image_size=32", "diffusion_size=32"]
     stage = load_stage(name, overrides + ([] if csr else ["csr_weight=0.0"]))
@@ -89,7 +89,7 @@ def two_processes(steps: int, out: Path) -> float:
 
 def answer_rate(batch: int, scoring: str, repeats: int = 3) -> float:
     from deem_eval.core.adapters import Request
-    from model_adapters.deem.adapter import DeemAdapter, DeemAdapterConfig
+    from deem_eval.model_adapters.deem.adapter import DeemAdapter, DeemAdapterConfig
     from tests.hf_tiny import make_images
 
     adapter = DeemAdapter(DeemAdapterConfig(preset="deem-micro"))

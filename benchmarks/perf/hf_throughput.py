@@ -46,7 +46,7 @@ def tiny(n: int, new_tokens: int, repeats: int, threads: int) -> None:
     torch.set_num_threads(threads)   # tiny matmuls gain nothing from threads; on a shared box they spin-wait
 
     from deem_eval.core.adapters import Request
-    from model_adapters.hf import HFAdapter, HFConfig
+    from deem_eval.model_adapters.hf import HFAdapter, HFConfig
     from tests.hf_tiny import CLASSES, build_tiny_llava, make_images
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -74,7 +74,7 @@ def real_size(big_batch: int, new_tokens: int, repeats: int, smoke: bool) -> Non
     from transformers import CLIPVisionConfig, LlamaConfig, LlavaConfig, LlavaForConditionalGeneration
 
     from deem_eval.core.rng import derive_torch_generator
-    from model_adapters.generation import OomBackoff
+    from deem_eval.model_adapters.generation import OomBackoff
 
     if smoke:
         device, dtype = "cpu", torch.float32

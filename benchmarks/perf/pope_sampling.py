@@ -23,8 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.pope.sampler import SamplerConfig, sample_pope
-from benchmarks.pope.sources import load_coco_instances
+from deem_eval.benchmarks.pope.sampler import SamplerConfig, sample_pope
+from deem_eval.benchmarks.pope.sources import load_coco_instances
 from deem_eval.core.rng import derive_rng
 
 TARGET_S = 5.0

@@ -31,7 +31,7 @@ def make_images(folder: Path, n: int, size: tuple[int, int]) -> None:
     import numpy as np
     from PIL import Image
 
-    from benchmarks.robustvqa.classes import imagenet_rows
+    from deem_eval.benchmarks.robustvqa.classes import imagenet_rows
     from deem_eval.core.rng import derive_rng
 
     wnids = [r.wnid for r in imagenet_rows() if r.imagenet_a][:8]
@@ -44,9 +44,9 @@ def make_images(folder: Path, n: int, size: tuple[int, int]) -> None:
 
 def fixed_cost(model: str, data: Path, device: str, dtype: str, cache: Path) -> float:
     """Seconds to load the model and embed the 1000 ImageNet prompts (paid once per build)."""
-    from benchmarks.robustvqa.build import BuildOptions
-    from benchmarks.robustvqa.miners import ClipMiner
-    from benchmarks.robustvqa.sources import imagenet_folder
+    from deem_eval.benchmarks.robustvqa.build import BuildOptions
+    from deem_eval.benchmarks.robustvqa.miners import ClipMiner
+    from deem_eval.benchmarks.robustvqa.sources import imagenet_folder
 
     start = time.perf_counter()
     miner = ClipMiner(BuildOptions(clip_model=model, device=device, dtype=dtype, cache_dir=cache))
@@ -60,8 +60,8 @@ def fixed_cost(model: str, data: Path, device: str, dtype: str, cache: Path) -> 
 
 def measure(model: str, data: Path, n: int, batches: list[int], device: str, dtype: str, workers: int,
             work: Path) -> None:
-    from benchmarks.robustvqa.build import BuildOptions, build_split
-    from benchmarks.robustvqa.sources import imagenet_folder
+    from deem_eval.benchmarks.robustvqa.build import BuildOptions, build_split
+    from deem_eval.benchmarks.robustvqa.sources import imagenet_folder
 
     fixed_cost(model, data, device, dtype, work / "warmup-cache")          # imports, first CUDA context, ...
     fixed = min(fixed_cost(model, data, device, dtype, work / f"fixed-cache{i}") for i in range(2))

@@ -18,7 +18,7 @@ TARGET_MS = 10.0
 
 
 def time_generate(n: int, size: int, workers: int) -> float:
-    from benchmarks.synthscenes import generate
+    from deem_eval.benchmarks.synthscenes import generate
 
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
@@ -27,7 +27,7 @@ def time_generate(n: int, size: int, workers: int) -> float:
 
 
 def time_styles(size: int, repeats: int) -> dict[str, float]:
-    from benchmarks.synthscenes import CATEGORIES, STYLES, render_single_object
+    from deem_eval.benchmarks.synthscenes import CATEGORIES, STYLES, render_single_object
 
     out = {}
     for style in STYLES:

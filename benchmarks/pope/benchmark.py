@@ -59,7 +59,7 @@ class PopeBenchmark:
         return cached_build(deem_eval_home() / "splits" / key, self.build)
 
     def build(self, out_dir: Path) -> Split:
-        from benchmarks.synthscenes import generate
+        from deem_eval.benchmarks.synthscenes import generate
 
         from .sources import load_coco_instances
 

@@ -29,7 +29,7 @@ class RobustVQAConfig:
     template: str = "paper"                             # mini only: paper, deem-code or a text with {class}
 
 
-Config = RobustVQAConfig   # the name importers use (benchmarks.robustvqa.benchmark.Config)
+Config = RobustVQAConfig   # the name importers use (deem_eval.benchmarks.robustvqa.benchmark.Config)
 
 
 class RobustVQA:

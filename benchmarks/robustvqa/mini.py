@@ -73,7 +73,7 @@ class MiniImage:
 
 def plan(config: MiniConfig) -> list[MiniImage]:
     """What each image shows: pure function of the config (no rendering)."""
-    from benchmarks.synthscenes import CATEGORY_NAMES, category_by_name
+    from deem_eval.benchmarks.synthscenes import CATEGORY_NAMES, category_by_name
 
     width = max(4, len(str(config.images_per_subset - 1)))
     out: list[MiniImage] = []
@@ -122,7 +122,7 @@ def _odd_colour(identity: tuple[int, ...], rng: np.random.Generator) -> tuple[in
 
 def similarity(category: str, other: str, painted: tuple[int, int, int] | None) -> float:
     """The documented model-free similarity of `other` to an image of `category` painted `painted`."""
-    from benchmarks.synthscenes import category_by_name
+    from deem_eval.benchmarks.synthscenes import category_by_name
 
     c, d = category_by_name(category), category_by_name(other)
     colour_sim = 0.0 if painted is None else 1.0 - math.dist(painted, d.colour("main")) / math.dist((0, 0, 0), (255, 255, 255))
@@ -132,7 +132,7 @@ def similarity(category: str, other: str, painted: tuple[int, int, int] | None) 
 
 
 def hard_negative(image: MiniImage, seed: int) -> str:
-    from benchmarks.synthscenes import CATEGORY_NAMES
+    from deem_eval.benchmarks.synthscenes import CATEGORY_NAMES
 
     others = [name for name in CATEGORY_NAMES if name != image.category]
     ranked = sorted(others, key=lambda name: (-round(similarity(image.category, name, image.painted), 9), name))
@@ -142,7 +142,7 @@ def hard_negative(image: MiniImage, seed: int) -> str:
 
 def build_mini(out: Path, config: MiniConfig) -> Split:
     """Render the images into `out/images/{subset}/{key}.png` and return the (unsaved) split."""
-    from benchmarks.synthscenes import CATEGORY_NAMES, render_single_object
+    from deem_eval.benchmarks.synthscenes import CATEGORY_NAMES, render_single_object
 
     config.check()
     images = plan(config)

@@ -1,4 +1,4 @@
-"""Contact sheets for eyeballing SynthScenes: `python -m benchmarks.synthscenes.preview OUT_DIR`.
+"""Contact sheets for eyeballing SynthScenes: `python -m deem_eval.benchmarks.synthscenes.preview OUT_DIR`.
 
 Writes scenes.png (16 scenes) and styles.png (every category in every style) so a person can check that
 objects are recognisable at a given size.

@@ -23,9 +23,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "verify": ("deem_eval.cli.commands:VerifyCommand", "recompute a split's fingerprints and image hashes"),
     "export": ("deem_eval.cli.export:ExportCommand",
                "export a split as a Hugging Face dataset (--format hf) or an lmms-eval task (--format lmms-eval)"),
-    "align": ("model_adapters.deem.align_cli:AlignCommand",
+    "align": ("deem_eval.model_adapters.deem.align_cli:AlignCommand",
               "train DEEM: its stages (--stage pretrain|sft) or CSR alone (diffusion-aligned encoder)"),
-    "train-micro": ("model_adapters.deem.micro.cli:TrainMicroCommand",
+    "train-micro": ("deem_eval.model_adapters.deem.micro.cli:TrainMicroCommand",
                     "train DEEM-micro and its small world (micro-CLIP, micro-SD) offline, end to end"),
 }
 
@@ -67,10 +67,21 @@ def main(argv: list[str] | None = None) -> int:
     except DeemEvalError as exc:
         print(f"deem-eval: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:                         # `deem-eval list | head`: the reader left; not an error
+        _silence_stdout()
+        return 0
     except KeyboardInterrupt:
         print("deem-eval: interrupted; finished samples are saved, run the same command to resume",
               file=sys.stderr)
         return 130
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush does not fail on the closed pipe."""
+    import os
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
 
 
 def make_parser(prog: str, command: Any) -> argparse.ArgumentParser:

@@ -243,6 +243,7 @@ def read_samples(path: Path) -> Iterable[Sample]:
 _KEYS: Final = ("id", "image", "question", "answer")
 _ANSWER_OBJECTS: Final = {a: a for a in ANSWERS}
 _INTERNABLE_GROUP_TYPES: Final = frozenset({str, int})   # exact types: True == 1 and 0.0 == -0.0 must not merge
+_CHUNK_CHARS: Final = 1 << 22
 
 
 def _parse_samples(data: bytes, path: Path) -> list[Sample]:
@@ -262,57 +263,63 @@ def _parse_samples_fast(data: bytes) -> list[Sample] | None:
     text = text.removesuffix("\n")
     if not text:
         return None
-    count = text.count("\n") + 1
+    strings: dict[str, str] = {}
+    groups: dict[tuple[tuple[str, GroupValue], ...], dict[str, GroupValue]] = {}
+    out: list[Sample] = []
     gc_was_enabled = gc.isenabled()
     gc.disable()      # millions of new dicts would trigger full collections that find nothing to free
     try:
-        try:
-            objs = json.loads("[" + text.replace("\n", ",") + "]")
-        except (json.JSONDecodeError, RecursionError):
-            return None
-        # One value per line: a count mismatch means a line held zero or several values (or lines merged).
-        if len(objs) != count:
-            return None
-        del text
-        return _build_samples(objs)
+        start = 0
+        while start < len(text):   # chunks of whole lines: the parsed dicts of one chunk at a time stay in memory
+            end = text.find("\n", start + _CHUNK_CHARS)
+            end = len(text) if end < 0 else end
+            chunk = text[start:end]
+            try:
+                objs = json.loads("[" + chunk.replace("\n", ",") + "]")
+            except (json.JSONDecodeError, RecursionError):
+                return None
+            # One value per line: a count mismatch means a line held zero or several values (or lines merged).
+            if len(objs) != chunk.count("\n") + 1 or not _build_samples(objs, strings, groups, out):
+                return None
+            start = end + 1
+        return out
     finally:
         if gc_was_enabled:
             gc.enable()
 
 
-def _build_samples(objs: list[Any]) -> list[Sample] | None:
-    """Samples from parsed objects, or None at the first object `Sample.from_json` would reject."""
-    strings: dict[str, str] = {}
-    groups: dict[tuple[tuple[str, GroupValue], ...], dict[str, GroupValue]] = {}
+def _build_samples(objs: list[Any], strings: dict[str, str],
+                   groups: dict[tuple[tuple[str, GroupValue], ...], dict[str, GroupValue]], out: list[Sample]) -> bool:
+    """Append samples from parsed objects to `out`; False at the first object `Sample.from_json` would reject.
+    Equal image/question strings (`strings`) and all-str/int group dicts (`groups`) are shared."""
     answers, internable = _ANSWER_OBJECTS, _INTERNABLE_GROUP_TYPES
-    out: list[Sample] = []
     append, new = out.append, Sample
     for obj in objs:
         if type(obj) is not dict:
-            return None
+            return False
         try:
             sid, image, question, answer = obj["id"], obj["image"], obj["question"], answers[obj["answer"]]
         except (KeyError, TypeError):       # a missing field, or an answer that is not "yes"/"no"
-            return None
+            return False
         if type(sid) is not str or type(image) is not str or type(question) is not str:
-            return None
+            return False
         group = obj.get("group")
         if group is None:
             if "group" in obj:
-                return None
+                return False
             group = {}
         elif type(group) is not dict:
-            return None
+            return False
         elif group:
             if internable.issuperset(map(type, group.values())):
                 key = tuple(group.items())
                 group = groups.setdefault(key, group)
             elif not all(isinstance(v, (str, int, float)) for v in group.values()):
-                return None
+                return False
         image = strings.setdefault(image, image)
         question = strings.setdefault(question, question)
         append(new(sid, image, question, answer, group))
-    return out
+    return True
 
 
 def _read_samples_lines(data: bytes, path: Path) -> Iterable[Sample]:

@@ -69,7 +69,7 @@ def print_metrics(metrics: Mapping[str, Any], title: str, console: Any = None) -
         rows += [(f"{field}={value}", m) for value, m in values.items()]
     if console is None:
         console = Console()
-    shown, dropped = list(points), []
+    shown, dropped = list(points), list[str]()
     table = _metrics_table(title, with_ci, shown, rows)
     if console.is_terminal:
         while shown and _table_width(console, table) > console.width:

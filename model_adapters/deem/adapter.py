@@ -27,7 +27,7 @@ from deem_eval.core.adapters import ModelAdapter, Request
 from deem_eval.core.errors import DeemEvalError
 
 if TYPE_CHECKING:
-    from model_adapters.generation import YesNoTokens
+    from deem_eval.model_adapters.generation import YesNoTokens
 
 @dataclass(frozen=True)
 class DeemAdapterConfig:
@@ -62,7 +62,7 @@ class DeemAdapter(ModelAdapter):
     def __init__(self, config: DeemAdapterConfig | None = None):
         import torch
 
-        from model_adapters.generation import OomBackoff
+        from deem_eval.model_adapters.generation import OomBackoff
 
         from .checkpoint import load_checkpoint
         from .presets import build_model, get_preset
@@ -115,7 +115,7 @@ class DeemAdapter(ModelAdapter):
             length_penalty=self.config.length_penalty))
 
     def yes_probability(self, batch: Sequence[Request]) -> list[float]:
-        from model_adapters.generation import find_yes_no_tokens, yes_probability_from_logits
+        from deem_eval.model_adapters.generation import find_yes_no_tokens, yes_probability_from_logits
 
         yes_no = self._yes_no
         if yes_no is None:

@@ -59,7 +59,7 @@ def read_meta(directory: Path) -> dict:
     path = Path(directory) / CONFIG_FILE
     if not path.is_file():
         raise DeemEvalError(f"{directory}: not a DEEM checkpoint (no {CONFIG_FILE}); save one with "
-                            "`deem-eval align` or model_adapters.deem.checkpoint.save_checkpoint")
+                            "`deem-eval align` or deem_eval.model_adapters.deem.checkpoint.save_checkpoint")
     meta = json.loads(path.read_text(encoding="utf-8"))
     if meta.get("format") != FORMAT:
         raise DeemEvalError(f"{path}: checkpoint format {meta.get('format')!r} is not supported (expected {FORMAT})")

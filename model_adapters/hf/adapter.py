@@ -23,7 +23,7 @@ from typing import Any, Literal
 from deem_eval.core.adapters import ModelAdapter, Request
 from deem_eval.core.errors import DeemEvalError
 from deem_eval.core.images import load_rgb
-from model_adapters.generation import (
+from deem_eval.model_adapters.generation import (
     OomBackoff,
     YesNoTokens,
     find_yes_no_tokens,

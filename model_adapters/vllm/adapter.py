@@ -23,9 +23,9 @@ from typing import Any
 
 from deem_eval.core.adapters import ModelAdapter, Request
 from deem_eval.core.errors import DeemEvalError
-from model_adapters.generation import YesNoTokens, find_yes_no_tokens
-from model_adapters.hf import loading
-from model_adapters.hf.presets import PRESETS
+from deem_eval.model_adapters.generation import YesNoTokens, find_yes_no_tokens
+from deem_eval.model_adapters.hf import loading
+from deem_eval.model_adapters.hf.presets import PRESETS
 
 from . import mapping
 from .config import VLLMConfig

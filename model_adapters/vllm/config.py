@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from model_adapters.hf.adapter import PRESET_DEFAULT
-from model_adapters.hf.presets import PRESETS
+from deem_eval.model_adapters.hf.adapter import PRESET_DEFAULT
+from deem_eval.model_adapters.hf.presets import PRESETS
 
 DTYPES = ("auto", "checkpoint", "float32", "bfloat16", "float16")
 

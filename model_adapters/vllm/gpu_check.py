@@ -2,7 +2,7 @@
 
 On a CUDA machine with vllm installed (`pip install 'deem-eval[vllm]'`):
 
-    python -m model_adapters.vllm.gpu_check --model-dir /models/llava-1.5-7b-hf [--bench pope] [-n 16]
+    python -m deem_eval.model_adapters.vllm.gpu_check --model-dir /models/llava-1.5-7b-hf [--bench pope] [-n 16]
 
 It takes `-n` samples spread over a bundled split (default: the offline SynthScenes `pope`), answers them
 with `--model vllm -M scoring=both` and then with `--model hf -M scoring=both` (same preset, dtype and
@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from deem_eval.core.registry import BENCHMARKS
-    from model_adapters.hf import HFAdapter, HFConfig
+    from deem_eval.model_adapters.hf import HFAdapter, HFConfig
 
     from .adapter import VLLMAdapter
     from .config import VLLMConfig

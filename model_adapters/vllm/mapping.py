@@ -22,10 +22,10 @@ from typing import Any
 from deem_eval.core.adapters import Request
 from deem_eval.core.errors import DeemEvalError
 from deem_eval.core.images import load_rgb
-from model_adapters.generation import YesNoTokens
-from model_adapters.hf.adapter import PRESET_DEFAULT, _unescape
-from model_adapters.hf.presets import NO_PRESET, PRESETS, Preset, preset_for_model_type
-from model_adapters.hf.prompting import PromptFormat, resolve_prompt_format
+from deem_eval.model_adapters.generation import YesNoTokens
+from deem_eval.model_adapters.hf.adapter import PRESET_DEFAULT, _unescape
+from deem_eval.model_adapters.hf.presets import NO_PRESET, PRESETS, Preset, preset_for_model_type
+from deem_eval.model_adapters.hf.prompting import PromptFormat, resolve_prompt_format
 
 from .config import DTYPES, VLLMConfig
 

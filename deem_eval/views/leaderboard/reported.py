@@ -48,7 +48,7 @@ class ReportedRow:
 
 def default_dir() -> Path:
     """results/reported of this checkout, else of the current directory."""
-    here = Path(__file__).resolve().parents[3] / "results" / "reported"
+    here = Path(__file__).parent / "reported_tables"      # results/reported (a link in a checkout, files in a wheel)
     return here if (here / INDEX_FILE).is_file() else Path("results/reported")
 
 

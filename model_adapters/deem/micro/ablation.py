@@ -1,6 +1,6 @@
 """The paper's CSR ablation at micro scale: DEEM-micro vs DEEM-micro* (no CSR), measured and written down.
 
-    python -m model_adapters.deem.micro.ablation --out results/micro [--train-dir runs/micro]
+    python -m deem_eval.model_adapters.deem.micro.ablation --out results/micro [--train-dir runs/micro]
 
 Runs both shipped models and the baselines (random, always-yes; micro-CLIP zero-shot on RobustVQA) on
 RobustVQA-mini (A / R / V), the bundled POPE (random / popular / adversarial), robustvqa-c and pope-c, and on
@@ -143,7 +143,7 @@ def render(rows: dict[str, Any], pairs: dict[str, Any], cost: dict[str, Any], co
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m model_adapters.deem.micro.ablation", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m deem_eval.model_adapters.deem.micro.ablation", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=Path("results/micro"))
     parser.add_argument("--runs", type=Path, help="where the runs go (default OUT/runs, git-ignored)")
@@ -155,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     runs = run_all(args.runs or args.out / "runs", reuse=args.reuse)
     rows, pairs = summarise(runs), paired(runs)
     cost = training_cost(args.train_dir)
-    command = "python -m model_adapters.deem.micro.ablation --out " + str(args.out) + (
+    command = "python -m deem_eval.model_adapters.deem.micro.ablation --out " + str(args.out) + (
         f" --train-dir {args.train_dir}" if args.train_dir else "")
     args.out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(args.out / "ablation.json", json.dumps({"results": rows, "paired": pairs, "training": cost,

@@ -190,7 +190,7 @@ def train_micro(out: Path, *, plan: MicroPlan = FULL, resume: bool = False, prog
 
 
 def _clip_phase(directory: Path, world, tokenizer, plan: MicroPlan, provenance, progress):
-    from benchmarks.synthscenes import CATEGORY_NAMES
+    from deem_eval.benchmarks.synthscenes import CATEGORY_NAMES
 
     from .clip import MicroClipConfig, load_micro_clip, save_micro_clip
     from .train_clip import train_clip, zero_shot_accuracy

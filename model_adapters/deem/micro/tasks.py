@@ -36,8 +36,8 @@ def fill(template: str, name: str) -> str:
 
 
 def _look_alikes(category: str) -> list[str]:
-    from benchmarks.robustvqa.mini import similarity
-    from benchmarks.synthscenes import CATEGORY_NAMES, category_by_name
+    from deem_eval.benchmarks.robustvqa.mini import similarity
+    from deem_eval.benchmarks.synthscenes import CATEGORY_NAMES, category_by_name
 
     painted = tuple(category_by_name(category).colour("main"))
     others = [c for c in CATEGORY_NAMES if c != category]
@@ -46,7 +46,7 @@ def _look_alikes(category: str) -> list[str]:
 
 def questions(world: World, seed: int, per_image: int = 4) -> list[QA]:
     """`per_image` questions for every world item, balanced yes/no (short answers on single objects)."""
-    from benchmarks.synthscenes import CATEGORY_NAMES, scene_by_name
+    from deem_eval.benchmarks.synthscenes import CATEGORY_NAMES, scene_by_name
 
     look_alikes = {c: _look_alikes(c) for c in CATEGORY_NAMES}
     out: list[QA] = []
@@ -91,7 +91,7 @@ def _uniform_other(rng: np.random.Generator, names, exclude: set[str]) -> str:
 def tokenizer_corpus() -> tuple[str, ...]:
     """Lines the DEEM-micro tokenizer is trained on: the default tiny corpus plus every category in every
     caption and question form, so each class name is a handful of tokens and yes/no stay single tokens."""
-    from benchmarks.synthscenes import CATEGORY_NAMES, SCENE_NAMES
+    from deem_eval.benchmarks.synthscenes import CATEGORY_NAMES, SCENE_NAMES
 
     from ..tiny_tokenizer import corpus
 

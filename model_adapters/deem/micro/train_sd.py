@@ -129,7 +129,7 @@ def conditioning_gap(unet, scheduler, clip: MicroClip, tokenizer, world: World, 
                      repeats: int = 4) -> dict[str, float]:
     """Mean denoising MSE on held-out pictures with the right caption, a wrong category's caption and the
     empty caption, same noise and timesteps (squeezed to 200..799 as CSR draws them)."""
-    from benchmarks.synthscenes import CATEGORY_NAMES
+    from deem_eval.benchmarks.synthscenes import CATEGORY_NAMES
 
     from ..diffusion import squeeze_timesteps
     from .world import article

@@ -136,7 +136,7 @@ def render_world(config: WorldConfig, *, progress: bool = True) -> World:
     """Render every training image (a pure function of the config: same config, same bytes)."""
     from tqdm import tqdm
 
-    from benchmarks.synthscenes import CATEGORY_NAMES, plan_scene, render_plan, render_single_object
+    from deem_eval.benchmarks.synthscenes import CATEGORY_NAMES, plan_scene, render_plan, render_single_object
 
     if config.singles < 1 or config.scenes < 0:
         raise DeemEvalError("the training world needs at least one single-object picture")
