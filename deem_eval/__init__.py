@@ -13,7 +13,9 @@ Benchmarks (`benchmarks/`) and model adapters (`model_adapters/`) build on `core
 through the registries.
 """
 
-__version__ = "0.1.0"
+from deem_eval.core.version import __version__
+
+__all__ = ["Evaluation", "__version__", "evaluate"]
 
 
 def __getattr__(name: str) -> object:

@@ -53,16 +53,18 @@ def evaluate(model: str, bench: str | Sequence[str] | None = None, *,
              model_options: Mapping[str, Any] | None = None, bench_options: Mapping[str, Any] | None = None,
              split_dir: Path | str | None = None, limit: int | None = None, batch_size: int = 8, seed: int = 0,
              out: Path | str = Path("results/runs"), run_dir: Path | str | None = None, parser: str = "strict",
-             progress: bool = False, force: bool = False) -> Evaluation:
+             progress: bool = False, force: bool = False, workers: int = 0) -> Evaluation:
     """Run `model` on each benchmark (or on the split in `split_dir`), resuming an unfinished identical run.
 
     An identical complete run already in `out` is returned as it is (with a note) unless `force`.
     `seed` is the run seed, also given to the adapter when its options have a `seed` and none is set.
+    `workers` > 0 decodes and prepares batches in that many processes (adapters with a `preparer`, e.g. hf and
+    deem; the answers do not change); 0 loads images in one background thread.
     Every split is loaded and every option checked before the model is built (the slow part).
     """
     plan = prepare(model, bench, model_options=model_options, bench_options=bench_options, split_dir=split_dir,
                    limit=limit, batch_size=batch_size, seed=seed, out=out, run_dir=run_dir, parser=parser,
-                   progress=progress, force=force)
+                   progress=progress, force=force, workers=workers)
     return Evaluation(model, plan.adapter.label, [plan.run(split) for split in plan.splits])
 
 
@@ -70,11 +72,13 @@ def prepare(model: str, bench: str | Sequence[str] | None = None, *,
             model_options: Mapping[str, Any] | None = None, bench_options: Mapping[str, Any] | None = None,
             split_dir: Path | str | None = None, limit: int | None = None, batch_size: int = 8, seed: int = 0,
             out: Path | str = Path("results/runs"), run_dir: Path | str | None = None, parser: str = "strict",
-            progress: bool = False, force: bool = False) -> Plan:
+            progress: bool = False, force: bool = False, workers: int = 0) -> Plan:
     """Check every option, load every split, then build the adapter: what `evaluate` (and `deem-eval run`,
     which prints each result as it comes) runs."""
     if batch_size < 1:
         raise DeemEvalError(f"--batch-size must be at least 1, got {batch_size}")
+    if workers < 0:
+        raise DeemEvalError(f"--workers must be 0 or more, got {workers}")
     benches = bench_names([bench] if isinstance(bench, str) else list(bench or []))
     split_path = None if split_dir is None else Path(split_dir).expanduser()
     run_path = None if run_dir is None else Path(run_dir).expanduser()
@@ -93,7 +97,8 @@ def prepare(model: str, bench: str | Sequence[str] | None = None, *,
     adapter = build_adapter(model, dict(model_options or {}), seed=seed)
     rank, world = distributed_env()
     options = RunOptions(batch_size=batch_size, limit=limit, seed=seed, out=Path(out).expanduser(),
-                         run_dir=run_path, progress=progress, rank=rank, world_size=world, force=force)
+                         run_dir=run_path, progress=progress, rank=rank, world_size=world, force=force,
+                         workers=workers)
     return Plan(adapter, splits, answer_parser, options)
 
 

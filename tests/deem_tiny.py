@@ -21,15 +21,15 @@ def one_thread():
 @pytest.fixture(scope="session")
 def tiny_deem():
     """A shared deem-tiny model: read-only (tests that change weights build their own)."""
-    from deem_eval.model_adapters.deem.presets import DEEM_TINY, build_model
+    from deem_eval.model_adapters.deem.model.presets import DEEM_TINY, build_model
 
     return build_model(DEEM_TINY, seed=0)
 
 
 @pytest.fixture(scope="session")
 def tiny_teacher():
-    from deem_eval.model_adapters.deem.diffusion import build_teacher
-    from deem_eval.model_adapters.deem.presets import DEEM_TINY
+    from deem_eval.model_adapters.deem.model.presets import DEEM_TINY
+    from deem_eval.model_adapters.deem.training.diffusion import build_teacher
 
     return build_teacher(DEEM_TINY.diffusion, seed=0)
 

@@ -154,7 +154,7 @@ def test_one_metric_table_names_every_metric_a_document_holds():
     import dataclasses
 
     from deem_eval.scoring.metrics import METRIC_INFO, METRIC_TABLE, Metrics
-    from deem_eval.views.leaderboard.table import METRICS, NOT_PERCENT
+    from deem_eval.views.leaderboard.board import METRICS, NOT_PERCENT
 
     estimates = {f.name for f in dataclasses.fields(Metrics) if f.name not in ("n", "confusion")}
     assert set(METRIC_INFO) == estimates and len(METRIC_TABLE) == len(estimates)

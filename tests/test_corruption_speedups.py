@@ -1,6 +1,6 @@
 """The fast CPU paths of defocus_blur, gaussian_blur, pixelate and jpeg_compression (numpy HWC, float32 /
 OpenCV / PIL without torch) and the GPU-path FFT sizes: they must still give imagecorruptions 1.1.2's
-pixels. Parity only; speed is benchmarks/perf/corruptions_speed.py."""
+pixels. Parity only; speed is tests/perf/corruptions_speed.py."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Fidelity to imagecorruptions 1.1.2 (through the compatibility shim), on a reduced set: two photos at
-48 px, every corruption x severity. The full table is benchmarks/perf/corruptions_parity.py."""
+48 px, every corruption x severity. The full table is tests/perf/corruptions_parity.py."""
 
 from __future__ import annotations
 

@@ -16,7 +16,7 @@ EXTRA = "zebracornish"
 
 
 def _inputs(model, reqs):
-    from deem_eval.model_adapters.deem.images import to_pixels
+    from deem_eval.model_adapters.deem.model.images import to_pixels
 
     v = model.config.visual
     pixels = to_pixels([r.image for r in reqs], v.image_size, min_side=v.stride)
@@ -28,8 +28,8 @@ def _inputs(model, reqs):
 def test_delta_checkpoint_loads_its_saved_tokenizer(tmp_path, tiny_deem):
     from transformers import AutoTokenizer
 
-    from deem_eval.model_adapters.deem.checkpoint import load_checkpoint, save_checkpoint
-    from deem_eval.model_adapters.deem.presets import DEEM_TINY
+    from deem_eval.model_adapters.deem.model.checkpoint import load_checkpoint, save_checkpoint
+    from deem_eval.model_adapters.deem.model.presets import DEEM_TINY
 
     path = save_checkpoint(tiny_deem, tmp_path / "ckpt", contents="delta")
     saved = AutoTokenizer.from_pretrained(str(path / "tokenizer"))
@@ -51,7 +51,7 @@ def test_delta_checkpoint_loads_its_saved_tokenizer(tmp_path, tiny_deem):
 
 
 def test_delta_checkpoint_without_a_tokenizer_copy_rebuilds_it(tmp_path, tiny_deem):
-    from deem_eval.model_adapters.deem.checkpoint import load_checkpoint, save_checkpoint
+    from deem_eval.model_adapters.deem.model.checkpoint import load_checkpoint, save_checkpoint
 
     path = save_checkpoint(tiny_deem, tmp_path / "ckpt", contents="delta")
     shutil.rmtree(path / "tokenizer")
@@ -60,7 +60,7 @@ def test_delta_checkpoint_without_a_tokenizer_copy_rebuilds_it(tmp_path, tiny_de
 
 
 def test_full_checkpoint_without_its_tokenizer_is_a_clear_error(tmp_path, tiny_deem):
-    from deem_eval.model_adapters.deem.checkpoint import load_checkpoint, save_checkpoint
+    from deem_eval.model_adapters.deem.model.checkpoint import load_checkpoint, save_checkpoint
 
     path = save_checkpoint(tiny_deem, tmp_path / "full", contents="full")
     shutil.rmtree(path / "tokenizer")
@@ -71,7 +71,7 @@ def test_full_checkpoint_without_its_tokenizer_is_a_clear_error(tmp_path, tiny_d
 # ---- 2. cross-attention needs position ids -----------------------------------------------------------------
 
 def test_image_context_mask_without_position_ids_raises():
-    from deem_eval.model_adapters.deem.llm import ImageContext
+    from deem_eval.model_adapters.deem.model.llm import ImageContext
 
     context = ImageContext()
     with context.bound([torch.zeros(2, 4, 2, 2)], torch.tensor([3, 1])):

@@ -54,7 +54,7 @@ def test_align_deem_tiny_resumes_exactly_and_feeds_the_adapter(tmp_path):
     assert ckpts == ["checkpoint-000002", "checkpoint-000003"]                       # --keep-last 2
 
     # the trained weights moved, and `run --model deem -M checkpoint=` answers with them
-    from deem_eval.model_adapters.deem.presets import DEEM_TINY, build_model
+    from deem_eval.model_adapters.deem.model.presets import DEEM_TINY, build_model
 
     fresh = build_model(DEEM_TINY, seed=0).state_dict()
     assert not torch.equal(fresh["visual.to_condition.weight"], w1["visual.to_condition.weight"])
@@ -125,7 +125,7 @@ def test_align_refuses_bad_set_ups_before_loading_anything(tmp_path, monkeypatch
 def test_data_sources(tmp_path):
     import datasets
 
-    from deem_eval.model_adapters.deem.data import dataset_data, folder_data, jsonl_data
+    from deem_eval.model_adapters.deem.training.data import dataset_data, folder_data, jsonl_data
 
     folder = folder_data(_image_folder(tmp_path / "images", n=4))
     assert [e.name for e in folder] == ["img0.png", "img1.png", "img2.png", "img3.png"]

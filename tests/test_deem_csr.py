@@ -14,14 +14,14 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _fresh_target(groups=("encoder", "tokenizer", "xattn")):
-    from deem_eval.model_adapters.deem.csr import DeemCsrTarget
-    from deem_eval.model_adapters.deem.presets import DEEM_TINY, build_model
+    from deem_eval.model_adapters.deem.model.presets import DEEM_TINY, build_model
+    from deem_eval.model_adapters.deem.training.csr import DeemCsrTarget
 
     return DeemCsrTarget(build_model(DEEM_TINY, seed=0), groups)
 
 
 def test_timesteps_are_squeezed_into_200_799_like_the_official_code(tiny_teacher):
-    from deem_eval.model_adapters.deem.diffusion import squeeze_timesteps
+    from deem_eval.model_adapters.deem.training.diffusion import squeeze_timesteps
 
     t0 = torch.arange(1000)
     t = squeeze_timesteps(t0, 1000, 200, 799)
@@ -34,7 +34,7 @@ def test_timesteps_are_squeezed_into_200_799_like_the_official_code(tiny_teacher
 
 
 def test_csr_gradients_reach_the_encoder_side_only(tiny_teacher):
-    from deem_eval.model_adapters.deem.csr import csr_losses
+    from deem_eval.model_adapters.deem.training.csr import csr_losses
 
     target = _fresh_target()
     model = target.model
@@ -60,7 +60,7 @@ def test_csr_gradients_reach_the_encoder_side_only(tiny_teacher):
 
 
 def test_without_captions_only_the_diffusion_path_gets_gradient(tiny_teacher):
-    from deem_eval.model_adapters.deem.csr import csr_losses
+    from deem_eval.model_adapters.deem.training.csr import csr_losses
 
     target = _fresh_target()
     losses = csr_losses(target, tiny_teacher, make_images(2, size=40), [None, None], derive_torch_generator(0, "g"),
@@ -73,7 +73,7 @@ def test_without_captions_only_the_diffusion_path_gets_gradient(tiny_teacher):
 
 
 def test_frozen_groups_get_no_gradient(tiny_teacher):
-    from deem_eval.model_adapters.deem.csr import csr_losses
+    from deem_eval.model_adapters.deem.training.csr import csr_losses
 
     target = _fresh_target(groups=("tokenizer",))
     csr_losses(target, tiny_teacher, make_images(2, size=40), [None, None], derive_torch_generator(0, "g"),
@@ -83,7 +83,7 @@ def test_frozen_groups_get_no_gradient(tiny_teacher):
 
 
 def test_a_few_csr_steps_on_a_fixed_batch_lower_the_loss(tiny_teacher):
-    from deem_eval.model_adapters.deem.csr import csr_losses
+    from deem_eval.model_adapters.deem.training.csr import csr_losses
 
     target = _fresh_target()
     images = make_images(4, size=40)
@@ -109,7 +109,7 @@ def test_a_few_csr_steps_on_a_fixed_batch_lower_the_loss(tiny_teacher):
 def test_captions_longer_than_the_context_are_truncated_and_counted():
     target = _fresh_target()
     model = target.model
-    from deem_eval.model_adapters.deem.images import to_pixels
+    from deem_eval.model_adapters.deem.model.images import to_pixels
 
     visual = model.visual(to_pixels(make_images(2, size=40), 32, min_side=16))
     long = " ".join(["dog"] * 200)
@@ -124,7 +124,7 @@ def test_captions_longer_than_the_context_are_truncated_and_counted():
 def test_llava_vision_tower_csr(tiny_llava, tiny_teacher):
     from transformers import AutoProcessor, LlavaForConditionalGeneration
 
-    from deem_eval.model_adapters.deem.csr import LlavaCsrTarget, csr_losses
+    from deem_eval.model_adapters.deem.training.csr import LlavaCsrTarget, csr_losses
 
     model = LlavaForConditionalGeneration.from_pretrained(tiny_llava)
     processor = AutoProcessor.from_pretrained(tiny_llava)

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from deem_eval.core.errors import DeemEvalError
-from deem_eval.model_adapters.deem.instruct_data import (
+from deem_eval.model_adapters.deem.training.instruct_data import (
     SKIP_TEXT_ONLY,
     InstructData,
     InstructExample,
@@ -243,7 +243,7 @@ def test_open_example_image_good_and_unusable(tmp_path):
 
 
 def test_decompression_bomb_error_becomes_a_deem_eval_error(tmp_path):
-    from deem_eval.model_adapters.deem.images import open_rgb
+    from deem_eval.model_adapters.deem.model.images import open_rgb
 
     (tmp_path / "bomb.png").write_bytes(_png_header_only(30000, 30000))
     with pytest.raises(DeemEvalError, match=r"bomb.png: image too large to decode"):
@@ -256,7 +256,7 @@ def test_decompression_bomb_warning_refused_only_for_training(tmp_path, monkeypa
     """Between 1x and 2x MAX_IMAGE_PIXELS PIL only warns: inference still decodes, training data skips it."""
     from PIL import Image
 
-    from deem_eval.model_adapters.deem.images import open_rgb
+    from deem_eval.model_adapters.deem.model.images import open_rgb
 
     Image.new("RGB", (12, 12), (9, 9, 9)).save(tmp_path / "big.png")       # 144 px
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from deem_eval.model_adapters.deem.mmfs import FeatureInjection, MMFSNet, cell_centres, skip_layout
-from deem_eval.model_adapters.deem.presets import TINY_UNET
+from deem_eval.model_adapters.deem.model.presets import TINY_UNET
+from deem_eval.model_adapters.deem.training.mmfs import FeatureInjection, MMFSNet, cell_centres, skip_layout
 
 diffusers = pytest.importorskip("diffusers")
 
@@ -170,10 +170,10 @@ def test_parameter_count_at_stable_diffusion_21_base_size():
 def test_deem_7b_stage1_trainable_parameter_count():
     """Visual tokenizer (ConvNeXt-B trunk, adapters, resampler, projections) + the c2 adapter the UNet path
     needs (MultiScaleEncoder adapts only what the LLM reads) + LLM cross-attention + image_start + MMFSNet."""
-    from deem_eval.model_adapters.deem.config import VisualConfig
-    from deem_eval.model_adapters.deem.llm import build_xattn_blocks
-    from deem_eval.model_adapters.deem.presets import DEEM_7B
-    from deem_eval.model_adapters.deem.visual import VisualTokenizer
+    from deem_eval.model_adapters.deem.model.config import VisualConfig
+    from deem_eval.model_adapters.deem.model.llm import build_xattn_blocks
+    from deem_eval.model_adapters.deem.model.presets import DEEM_7B
+    from deem_eval.model_adapters.deem.model.visual import VisualTokenizer
 
     config = VisualConfig()
     with torch.device("meta"):

@@ -16,7 +16,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 # ---- configuration and prompt --------------------------------------------------------------------------
 
 def test_prompt_is_the_official_one():
-    from deem_eval.model_adapters.deem.config import PromptConfig
+    from deem_eval.model_adapters.deem.model.config import PromptConfig
 
     text = PromptConfig().render("Is there a dog in the image?", "<IMG>")
     assert text == ("You are a helpful assistant.\n\n ## USER: Based on the image, please answer the question. "
@@ -24,8 +24,8 @@ def test_prompt_is_the_official_one():
 
 
 def test_config_json_round_trip_and_differences():
-    from deem_eval.model_adapters.deem.config import DeemConfig, config_differences
-    from deem_eval.model_adapters.deem.presets import DEEM_7B, DEEM_TINY
+    from deem_eval.model_adapters.deem.model.config import DeemConfig, config_differences
+    from deem_eval.model_adapters.deem.model.presets import DEEM_7B, DEEM_TINY
 
     for preset in (DEEM_TINY, DEEM_7B):
         assert DeemConfig.from_dict(preset.to_dict()) == preset
@@ -36,8 +36,8 @@ def test_config_json_round_trip_and_differences():
 
 
 def test_7b_preset_is_the_papers_configuration():
-    from deem_eval.model_adapters.deem.llm import xattn_layer_indices
-    from deem_eval.model_adapters.deem.presets import DEEM_7B
+    from deem_eval.model_adapters.deem.model.llm import xattn_layer_indices
+    from deem_eval.model_adapters.deem.model.presets import DEEM_7B
 
     c = DEEM_7B
     assert c.visual.convnext.dims == (128, 256, 512, 1024) and c.visual.convnext.depths == (3, 3, 27, 3)
@@ -52,8 +52,8 @@ def test_7b_preset_is_the_papers_configuration():
 
 def test_7b_visual_shapes_on_meta_device():
     """The paper-sized visual tokenizer, shape-checked without allocating memory."""
-    from deem_eval.model_adapters.deem.presets import DEEM_7B
-    from deem_eval.model_adapters.deem.visual import VisualTokenizer
+    from deem_eval.model_adapters.deem.model.presets import DEEM_7B
+    from deem_eval.model_adapters.deem.model.visual import VisualTokenizer
 
     with torch.device("meta"):
         visual = VisualTokenizer(DEEM_7B.visual, 4096, 1024)
@@ -70,8 +70,8 @@ def test_7b_visual_shapes_on_meta_device():
 # ---- ConvNeXt trunk ------------------------------------------------------------------------------------
 
 def test_convnext_names_match_timm_and_open_clip_loads(tmp_path):
-    from deem_eval.model_adapters.deem.config import ConvNeXtConfig
-    from deem_eval.model_adapters.deem.convnext import ConvNeXt, load_open_clip_trunk
+    from deem_eval.model_adapters.deem.model.config import ConvNeXtConfig
+    from deem_eval.model_adapters.deem.model.convnext import ConvNeXt, load_open_clip_trunk
 
     cfg = ConvNeXtConfig(depths=(1, 2, 1, 1), dims=(8, 16, 24, 32))
     keys = set(ConvNeXt(cfg).state_dict())
@@ -132,8 +132,8 @@ def _reference_deformable(block, hidden, levels, mask):
 
 
 def test_deformable_attention_matches_naive_bilinear_reference():
-    from deem_eval.model_adapters.deem.deform_attn import DeformableCrossAttention
-    from deem_eval.model_adapters.deem.init import init_generic, init_xattn
+    from deem_eval.model_adapters.deem.model.deform_attn import DeformableCrossAttention
+    from deem_eval.model_adapters.deem.model.init import init_generic, init_xattn
 
     block = DeformableCrossAttention(query_dim=8, value_dim=6, scale_ratios=(2.0, 1.0), heads=2, points=3)
     init_xattn(block, 3, "x", offset_init=3.0)
@@ -153,7 +153,7 @@ def test_deformable_attention_matches_naive_bilinear_reference():
 def test_closed_gate_leaves_the_llm_unchanged_and_opens_only_after_the_image(tiny_deem):
     model = copy.deepcopy(tiny_deem)
     reqs = requests(2)
-    from deem_eval.model_adapters.deem.images import to_pixels
+    from deem_eval.model_adapters.deem.model.images import to_pixels
 
     pixels = to_pixels([r.image for r in reqs], 32, min_side=16)
     ids, mask = model.tokenize_prompts([r.question for r in reqs])
@@ -181,7 +181,7 @@ def test_closed_gate_leaves_the_llm_unchanged_and_opens_only_after_the_image(tin
 # ---- model, adapter ----------------------------------------------------------------------------------------
 
 def test_tiny_shapes(tiny_deem):
-    from deem_eval.model_adapters.deem.images import to_pixels
+    from deem_eval.model_adapters.deem.model.images import to_pixels
 
     pixels = to_pixels([r.image for r in requests(3)], 32, min_side=16)
     with torch.no_grad():
@@ -196,7 +196,7 @@ def test_tiny_shapes(tiny_deem):
 
 
 def test_build_is_deterministic_per_seed(tiny_deem):
-    from deem_eval.model_adapters.deem.presets import DEEM_TINY, build_model
+    from deem_eval.model_adapters.deem.model.presets import DEEM_TINY, build_model
 
     again = build_model(DEEM_TINY, seed=0).state_dict()
     other = build_model(DEEM_TINY, seed=1).state_dict()
@@ -244,7 +244,7 @@ def test_image_smaller_than_the_stride_is_refused(tiny_adapter):
     from PIL import Image
 
     from deem_eval.core.adapters import Request
-    from deem_eval.model_adapters.deem.images import ImageTooSmallError
+    from deem_eval.model_adapters.deem.model.images import ImageTooSmallError
 
     small = Request("tiny-image", Image.new("RGB", (40, 9)), "Is there a dog?")
     with pytest.raises(ImageTooSmallError, match=r"tiny-image: image is 40x9 px, smaller than the encoder's stride"):
@@ -256,7 +256,7 @@ def test_image_smaller_than_the_stride_is_refused(tiny_adapter):
 # ---- checkpoints -------------------------------------------------------------------------------------------
 
 def _perturbed_tiny():
-    from deem_eval.model_adapters.deem.presets import DEEM_TINY, build_model
+    from deem_eval.model_adapters.deem.model.presets import DEEM_TINY, build_model
 
     model = build_model(DEEM_TINY, seed=0)
     with torch.no_grad():           # as if trained: open the gates, move the projections
@@ -268,9 +268,9 @@ def _perturbed_tiny():
 
 
 def test_save_load_round_trip_gives_identical_outputs(tmp_path):
-    from deem_eval.model_adapters.deem.checkpoint import load_checkpoint, save_checkpoint
-    from deem_eval.model_adapters.deem.images import to_pixels
-    from deem_eval.model_adapters.deem.presets import DEEM_TINY, build_model
+    from deem_eval.model_adapters.deem.model.checkpoint import load_checkpoint, save_checkpoint
+    from deem_eval.model_adapters.deem.model.images import to_pixels
+    from deem_eval.model_adapters.deem.model.presets import DEEM_TINY, build_model
 
     model = _perturbed_tiny()
     reqs = requests(4)
@@ -295,7 +295,7 @@ def test_save_load_round_trip_gives_identical_outputs(tmp_path):
 
 def test_checkpoint_that_does_not_match_the_preset_is_refused(tmp_path):
     from deem_eval.model_adapters.deem.adapter import DeemAdapter, DeemAdapterConfig
-    from deem_eval.model_adapters.deem.checkpoint import save_checkpoint
+    from deem_eval.model_adapters.deem.model.checkpoint import save_checkpoint
 
     path = save_checkpoint(_perturbed_tiny(), tmp_path / "ckpt", contents="delta")
     with pytest.raises(DeemEvalError) as err:
@@ -328,11 +328,11 @@ def test_component_build_loads_the_encoder_and_llm_checkpoints(tmp_path):
     """The deem-7b code path (hub sources found in a components directory) at deem-tiny size."""
     from transformers import LlamaForCausalLM
 
-    from deem_eval.model_adapters.deem.config import ConvNeXtConfig
-    from deem_eval.model_adapters.deem.convnext import ConvNeXt
-    from deem_eval.model_adapters.deem.init import init_generic
-    from deem_eval.model_adapters.deem.presets import DEEM_TINY, build_model, llama_config
-    from deem_eval.model_adapters.deem.tiny_tokenizer import tiny_tokenizer
+    from deem_eval.model_adapters.deem.model.config import ConvNeXtConfig
+    from deem_eval.model_adapters.deem.model.convnext import ConvNeXt
+    from deem_eval.model_adapters.deem.model.init import init_generic
+    from deem_eval.model_adapters.deem.model.presets import DEEM_TINY, build_model, llama_config
+    from deem_eval.model_adapters.deem.model.tiny_tokenizer import tiny_tokenizer
 
     llm_dir = tmp_path / "components" / "org" / "llm"
     llm = LlamaForCausalLM(llama_config(DEEM_TINY.llm))
@@ -363,7 +363,7 @@ def test_component_build_loads_the_encoder_and_llm_checkpoints(tmp_path):
 
 
 def _inputs(model, reqs):
-    from deem_eval.model_adapters.deem.images import to_pixels
+    from deem_eval.model_adapters.deem.model.images import to_pixels
 
     ids, mask = model.tokenize_prompts([r.question for r in reqs])
     return to_pixels([r.image for r in reqs], 32, min_side=16), ids, mask

@@ -16,7 +16,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 # ---- configs ---------------------------------------------------------------------------------------------
 
 def test_checked_in_stages_hold_the_official_values():
-    from deem_eval.model_adapters.deem.stages import load_stage
+    from deem_eval.model_adapters.deem.training.stages import load_stage
 
     s1, s2 = load_stage("pretrain"), load_stage("sft")
     assert (s1.loss, s1.csr_weight, s1.steps, s1.image_size, s1.diffusion_size) == ("caption", 5.0, 10000, 256, 512)
@@ -32,7 +32,7 @@ def test_checked_in_stages_hold_the_official_values():
 
 def test_overrides_are_typed_and_unknown_keys_name_the_valid_ones(tmp_path):
     from deem_eval.core.errors import DeemEvalError
-    from deem_eval.model_adapters.deem.stages import load_stage
+    from deem_eval.model_adapters.deem.training.stages import load_stage
 
     s = load_stage("sft", ["optim.lr=3e-4", "steps=20", "train=['llm']", "mmfs=false"])
     assert (s.optim.lr, s.steps, s.train, s.mmfs) == (3e-4, 20, ("llm",), False)
@@ -53,9 +53,9 @@ def test_overrides_are_typed_and_unknown_keys_name_the_valid_ones(tmp_path):
 # ---- the optimiser -------------------------------------------------------------------------------------------
 
 def _tiny_named():
-    from deem_eval.model_adapters.deem.mmfs import MMFSNet
-    from deem_eval.model_adapters.deem.presets import DEEM_TINY, TINY_UNET, build_model
-    from deem_eval.model_adapters.deem.train import named_trainables
+    from deem_eval.model_adapters.deem.model.presets import DEEM_TINY, TINY_UNET, build_model
+    from deem_eval.model_adapters.deem.training.mmfs import MMFSNet
+    from deem_eval.model_adapters.deem.training.train import named_trainables
 
     model = build_model(DEEM_TINY, seed=0)
     v = DEEM_TINY.visual
@@ -82,8 +82,8 @@ def _exempt_from_decay(model, mmfs) -> set[str]:
 
 @pytest.mark.parametrize("stage_name", ["pretrain", "sft"])
 def test_every_trainable_parameter_follows_deems_rules(stage_name):
-    from deem_eval.model_adapters.deem.optim import build_optimizer, parameter_table
-    from deem_eval.model_adapters.deem.stages import load_stage
+    from deem_eval.model_adapters.deem.training.optim import build_optimizer, parameter_table
+    from deem_eval.model_adapters.deem.training.stages import load_stage
 
     stage = load_stage(stage_name)
     named, exempt = _tiny_named()
@@ -110,7 +110,7 @@ def test_every_trainable_parameter_follows_deems_rules(stage_name):
 
 
 def _group(name: str) -> str:
-    from deem_eval.model_adapters.deem.optim import group_of
+    from deem_eval.model_adapters.deem.training.optim import group_of
 
     return group_of(name)
 
@@ -118,7 +118,7 @@ def _group(name: str) -> str:
 # ---- losses ----------------------------------------------------------------------------------------------
 
 def test_answer_batch_labels_only_the_answer_and_eos(tiny_deem_micro_free):
-    from deem_eval.model_adapters.deem.model import answer_batch
+    from deem_eval.model_adapters.deem.model.model import answer_batch
 
     model = tiny_deem_micro_free
     ids, labels, mask = answer_batch(model, [[("Is there a cat in the image?", "yes")],
@@ -137,17 +137,17 @@ def test_answer_batch_labels_only_the_answer_and_eos(tiny_deem_micro_free):
 
 @pytest.fixture(scope="module")
 def tiny_deem_micro_free():
-    from deem_eval.model_adapters.deem.presets import DEEM_TINY, build_model
+    from deem_eval.model_adapters.deem.model.presets import DEEM_TINY, build_model
 
     return build_model(DEEM_TINY.replace(max_text_tokens=256), seed=0)   # room for two turns
 
 
 def test_mmfs_at_step_zero_gives_todays_csr_loss(tiny_teacher):
     from deem_eval.core.rng import derive_torch_generator
-    from deem_eval.model_adapters.deem.mmfs import MMFSNet
-    from deem_eval.model_adapters.deem.presets import DEEM_TINY, build_model
-    from deem_eval.model_adapters.deem.stages import load_stage
-    from deem_eval.model_adapters.deem.train import stage_losses
+    from deem_eval.model_adapters.deem.model.presets import DEEM_TINY, build_model
+    from deem_eval.model_adapters.deem.training.mmfs import MMFSNet
+    from deem_eval.model_adapters.deem.training.stages import load_stage
+    from deem_eval.model_adapters.deem.training.train import stage_losses
     from tests.hf_tiny import make_images
 
     model = build_model(DEEM_TINY, seed=0)
@@ -178,7 +178,7 @@ def test_mmfs_at_step_zero_gives_todays_csr_loss(tiny_teacher):
 def _yes_no_data(n: int):
     from PIL import Image
 
-    from deem_eval.model_adapters.deem.instruct_data import InstructExample, Turn
+    from deem_eval.model_adapters.deem.training.instruct_data import InstructExample, Turn
 
     out = []
     for i in range(n):
@@ -192,9 +192,9 @@ def _yes_no_data(n: int):
 
 
 def test_sft_on_yes_no_questions_lowers_the_answer_loss_and_resumes_exactly(tmp_path):
-    from deem_eval.model_adapters.deem.presets import DEEM_TINY, build_model
-    from deem_eval.model_adapters.deem.stages import load_stage
-    from deem_eval.model_adapters.deem.train import train_stage
+    from deem_eval.model_adapters.deem.model.presets import DEEM_TINY, build_model
+    from deem_eval.model_adapters.deem.training.stages import load_stage
+    from deem_eval.model_adapters.deem.training.train import train_stage
 
     data = _yes_no_data(200)
     stage = load_stage("sft", ["steps=30", "batch_size=8", "optim.lr=3e-3", "optim.warmup=3", "csr_weight=0.0",
@@ -216,9 +216,9 @@ def test_sft_on_yes_no_questions_lowers_the_answer_loss_and_resumes_exactly(tmp_
 
 def test_sft_refuses_another_runs_directory_and_a_changed_stage(tmp_path):
     from deem_eval.core.errors import DeemEvalError
-    from deem_eval.model_adapters.deem.presets import DEEM_TINY, build_model
-    from deem_eval.model_adapters.deem.stages import load_stage
-    from deem_eval.model_adapters.deem.train import train_stage
+    from deem_eval.model_adapters.deem.model.presets import DEEM_TINY, build_model
+    from deem_eval.model_adapters.deem.training.stages import load_stage
+    from deem_eval.model_adapters.deem.training.train import train_stage
 
     data = _yes_no_data(16)
     stage = load_stage("sft", ["steps=2", "batch_size=4", "csr_weight=0.0", "image_size=32"])
@@ -273,9 +273,9 @@ import sys
 from pathlib import Path
 import torch
 torch.set_num_threads(1)
-from deem_eval.model_adapters.deem.presets import DEEM_TINY, build_model
-from deem_eval.model_adapters.deem.stages import load_stage
-from deem_eval.model_adapters.deem.train import train_stage
+from deem_eval.model_adapters.deem.model.presets import DEEM_TINY, build_model
+from deem_eval.model_adapters.deem.training.stages import load_stage
+from deem_eval.model_adapters.deem.training.train import train_stage
 from tests.test_deem_stages import _yes_no_data
 
 stage = load_stage("sft", ["steps=3", "global_batch=8", "csr_weight=0.0", "image_size=32", "optim.lr=1e-3",
@@ -311,7 +311,7 @@ def test_two_processes_train_the_same_weights_as_one(tmp_path):
     assert set(a) == set(b) and len(a) > 10
     for name in a:
         assert torch.allclose(a[name], b[name], atol=1e-5, rtol=1e-4), name
-    from deem_eval.model_adapters.deem.presets import DEEM_TINY, build_model
+    from deem_eval.model_adapters.deem.model.presets import DEEM_TINY, build_model
 
     untrained = build_model(DEEM_TINY, seed=0).llm.model.embed_tokens.weight
     assert not torch.allclose(a["llm.model.embed_tokens.weight"], untrained)      # the runs did train
@@ -321,7 +321,7 @@ def test_two_processes_train_the_same_weights_as_one(tmp_path):
 
 def test_a_global_batch_the_processes_cannot_share_is_refused():
     from deem_eval.core.errors import DeemEvalError
-    from deem_eval.model_adapters.deem.stages import load_stage
+    from deem_eval.model_adapters.deem.training.stages import load_stage
 
     stage = load_stage("sft", ["global_batch=12", "grad_accum=2"])
     assert stage.per_process_batch(1) == 6 and stage.per_process_batch(2) == 3 and stage.per_process_batch(3) == 2
@@ -332,9 +332,9 @@ def test_a_global_batch_the_processes_cannot_share_is_refused():
 
 def test_resuming_a_checkpoint_of_another_preset_is_refused(tmp_path):
     from deem_eval.core.errors import DeemEvalError
-    from deem_eval.model_adapters.deem.presets import DEEM_TINY, build_model
-    from deem_eval.model_adapters.deem.stages import load_stage
-    from deem_eval.model_adapters.deem.train import train_stage
+    from deem_eval.model_adapters.deem.model.presets import DEEM_TINY, build_model
+    from deem_eval.model_adapters.deem.training.stages import load_stage
+    from deem_eval.model_adapters.deem.training.train import train_stage
 
     data = _yes_no_data(8)
     stage = load_stage("sft", ["steps=2", "batch_size=4", "csr_weight=0.0", "image_size=32"])

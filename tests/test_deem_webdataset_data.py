@@ -1,4 +1,4 @@
-"""webdataset tar shards as a caption data source for CSR training (model_adapters/deem/data.py)."""
+"""webdataset tar shards as a caption data source for CSR training (model_adapters/deem/training/data.py)."""
 
 from __future__ import annotations
 
@@ -51,8 +51,8 @@ def shards(tmp_path):
 
 
 def test_shards_are_indexed_and_decoded_lazily(shards):
-    from deem_eval.model_adapters.deem.data import AlignData, ShardData, webdataset_data
-    from deem_eval.model_adapters.deem.images import UnreadableImage, open_rgb
+    from deem_eval.model_adapters.deem.model.images import UnreadableImage, open_rgb
+    from deem_eval.model_adapters.deem.training.data import AlignData, ShardData, webdataset_data
 
     data = webdataset_data(str(shards / "{000000..000001}.tar"))
     assert isinstance(data, AlignData) and isinstance(data, ShardData)
@@ -81,8 +81,8 @@ def test_shards_are_indexed_and_decoded_lazily(shards):
 
 
 def test_the_training_loop_skips_unreadable_members(shards):
-    from deem_eval.model_adapters.deem.align import _load_example
-    from deem_eval.model_adapters.deem.data import webdataset_data
+    from deem_eval.model_adapters.deem.training.align import _load_example
+    from deem_eval.model_adapters.deem.training.data import webdataset_data
 
     data = webdataset_data(str(shards / "000001.tar"))
     loaded = [_load_example(data[i]) for i in range(len(data))]
@@ -90,14 +90,14 @@ def test_the_training_loop_skips_unreadable_members(shards):
 
 
 def test_url_forms(shards):
-    from deem_eval.model_adapters.deem.data import webdataset_data
+    from deem_eval.model_adapters.deem.training.data import webdataset_data
 
     assert len(webdataset_data(f"file://{shards}/000000.tar")) == 2
     assert len(webdataset_data(f"{shards}/000000.tar::{shards}/000001.tar")) == 6
 
 
 def test_bad_shards_are_errors_naming_them(shards, tmp_path):
-    from deem_eval.model_adapters.deem.data import webdataset_data
+    from deem_eval.model_adapters.deem.training.data import webdataset_data
 
     with pytest.raises(DeemEvalError, match=r"000002.tar: shard file not found"):
         webdataset_data(str(shards / "{000000..000002}.tar"))
@@ -112,8 +112,8 @@ def test_bad_shards_are_errors_naming_them(shards, tmp_path):
 
 
 def test_a_shard_changed_after_indexing_is_a_per_sample_failure(shards):
-    from deem_eval.model_adapters.deem.data import webdataset_data
-    from deem_eval.model_adapters.deem.images import UnreadableImage
+    from deem_eval.model_adapters.deem.model.images import UnreadableImage
+    from deem_eval.model_adapters.deem.training.data import webdataset_data
 
     data = webdataset_data(str(shards / "000000.tar"))
     (shards / "000000.tar").write_bytes(b"")

@@ -190,3 +190,20 @@ def test_cuda_batched_equals_single(tiny_llava):
     adapter = HFAdapter(HFConfig(path=str(tiny_llava), dtype="float32", device="cuda", max_new_tokens=6))
     reqs = requests(16)
     assert adapter.generate(reqs) == one_by_one(adapter, "generate", reqs)
+
+
+def test_one_owner_for_the_answer_instruction(tiny_llava):
+    """The split's own instruction wins over the preset's: never two instructions in one prompt."""
+    from deem_eval.model_adapters.hf.prompting import has_answer_instruction
+
+    adapter = HFAdapter(HFConfig(path=str(tiny_llava), preset="llava-1.5"))
+    rvqa = Request("a", None, "Is tench the main object in this image? Please answer yes or no.")
+    pope = Request("b", None, "Is there a dog in the image?")
+    assert "single word or phrase" not in adapter.prompt_for(rvqa)
+    assert adapter.prompt_for(rvqa).count("Please answer yes or no.") == 1
+    assert "Is there a dog in the image?\nAnswer the question using a single word or phrase." in adapter.prompt_for(pope)
+    explicit = HFAdapter(HFConfig(path=str(tiny_llava), preset="llava-1.5", prompt_suffix=" Be brief."))
+    assert explicit.prompt_for(rvqa).count("Be brief.") == 1         # a suffix the user set is always added
+    assert has_answer_instruction("Is it red? Please anwser yes or no")      # DEEM's spelling
+    assert has_answer_instruction("Is it red? Answer the question using a single word or phrase.")
+    assert not has_answer_instruction("Is there a cat? I am asking you to answer.")

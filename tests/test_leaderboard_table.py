@@ -182,3 +182,33 @@ def test_synthetic_stand_ins_are_flagged_beside_reported_numbers(tmp_path):
     assert any("synthetic stand-in splits (robustvqa-mini)" in n for n in flagged.notes)
     assert not any("stand-in" in n for n in make_board([tmp_path / "mini"]).notes)     # no reported rows
     assert not any("stand-in" in n for n in make_board([tmp_path / "real"], reported="table1").notes)
+
+
+def test_terminal_table_never_clips_a_number(world):
+    import io
+
+    from rich.console import Console
+
+    from deem_eval.views.leaderboard.render import print_terminal
+
+    _, runs, _, _ = world
+    board = make_board([runs])
+
+    def render(width, terminal):
+        out = io.StringIO()
+        print_terminal(board, Console(file=out, width=width, force_terminal=terminal, color_system=None))
+        return out.getvalue()
+
+    narrow = render(125, terminal=True)
+    assert "…" not in narrow and "left out for the terminal's width" in narrow
+    assert "POPE-A" in narrow and "avg" in narrow                  # accuracy columns and the average stay
+    left_out = narrow.split("left out for the terminal's width:")[1].split("(")[0]
+    assert "F1" in left_out and "yes%" in left_out
+    table_lines = [line for line in narrow.splitlines() if "│" in line or "┃" in line]
+    assert table_lines and max(len(line) for line in table_lines) <= 125
+    tiny = render(60, terminal=True)              # narrower than the essential columns: wider lines, nothing cut
+    assert "…" not in tiny and "POPE-A" in tiny
+    wide = render(400, terminal=True)
+    assert "left out" not in wide and "POPE-A F1" in wide
+    piped = render(60, terminal=False)
+    assert "…" not in piped and "left out" not in piped and "POPE-A yes%" in piped

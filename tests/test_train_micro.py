@@ -67,13 +67,12 @@ def test_a_directory_of_something_else_is_refused(tmp_path, capsys):
 def test_a_stopped_phase_resumes_exactly(tmp_path):
     from deem_eval.model_adapters.deem.micro.clip import MicroClipConfig
     from deem_eval.model_adapters.deem.micro.loop import LoopConfig, run_loop
-    from deem_eval.model_adapters.deem.micro.tasks import tokenizer_corpus
     from deem_eval.model_adapters.deem.micro.train_clip import train_clip
     from deem_eval.model_adapters.deem.micro.world import WorldConfig, render_world
-    from deem_eval.model_adapters.deem.tiny_tokenizer import tiny_tokenizer
+    from deem_eval.model_adapters.deem.model.tiny_tokenizer import micro_corpus, tiny_tokenizer
 
     world = render_world(WorldConfig(singles=40, scenes=8), progress=False)
-    tok = tiny_tokenizer(1024, tokenizer_corpus())
+    tok = tiny_tokenizer(1024, micro_corpus())
     config = MicroClipConfig(vocab_size=len(tok))
     loop = LoopConfig(steps=6, lr=1e-3, save_every=2)
     _, full = train_clip(tmp_path / "a", world, tok, config=config, loop=loop, batch_size=16, seed=0, progress=False)
@@ -166,7 +165,7 @@ def test_micro_clip_answers_through_the_clip_adapter(quick_run, tmp_path, monkey
 # ---- the shipped models ----------------------------------------------------------------------------------------
 
 def _shipped_dir():
-    from deem_eval.model_adapters.deem.micro.pipeline import WEIGHTS_DIR
+    from deem_eval.model_adapters.deem.model.checkpoint import WEIGHTS_DIR
 
     return WEIGHTS_DIR
 
@@ -206,12 +205,12 @@ def test_plain_model_deem_uses_the_shipped_deem_micro_and_says_so(tmp_path, caps
 def test_a_missing_shipped_file_names_itself_and_the_rebuild_command(tmp_path, monkeypatch):
     from deem_eval.core.errors import DeemEvalError
     from deem_eval.model_adapters.deem.adapter import DeemAdapter, DeemAdapterConfig
-    from deem_eval.model_adapters.deem.micro import pipeline
+    from deem_eval.model_adapters.deem.model import checkpoint
 
     copy = tmp_path / "weights"
     shutil.copytree(_shipped_dir(), copy)
     (copy / "deem-micro" / "llm" / "model.safetensors").unlink()
-    monkeypatch.setattr(pipeline, "WEIGHTS_DIR", copy)
+    monkeypatch.setattr(checkpoint, "WEIGHTS_DIR", copy)
     with pytest.raises(DeemEvalError, match=r"llm/model.safetensors is missing.*train-micro"):
         DeemAdapter(DeemAdapterConfig())
 

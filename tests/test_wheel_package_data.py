@@ -34,8 +34,8 @@ def test_wheel_has_one_namespace_and_its_data(wheel):
     shipped = {"deem_eval/" + p.relative_to(ROOT).as_posix()
                for p in (ROOT / "model_adapters/deem/weights").rglob("*") if p.is_file()}
     assert shipped and shipped <= names, sorted(shipped - names)[:5]
-    assert {"deem_eval/model_adapters/deem/configs/pretrain.toml",
-            "deem_eval/model_adapters/deem/configs/sft.toml"} <= names
+    assert {"deem_eval/model_adapters/deem/training/configs/pretrain.toml",
+            "deem_eval/model_adapters/deem/training/configs/sft.toml"} <= names
     reported = {f"deem_eval/views/leaderboard/reported_tables/{p.name}"
                 for p in (ROOT / "results/reported").iterdir() if p.is_file()}
     assert reported and reported <= names

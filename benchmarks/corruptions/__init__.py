@@ -10,15 +10,30 @@ reference implementation (imagecorruptions) on current libraries.
 
 from __future__ import annotations
 
-from typing import Any
-
-import numpy as np
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
 
 from deem_eval.core.rng import derive_seed
 
-from .catalog import BUILTIN, families, get, names, resolve
-from .images import MIN_SIZE, ImageTooSmallError, load_rgb, to_rgb_uint8
-from .spec import ALL, COMMON, EXTRA, FAMILIES, SEVERITIES, Corruption, check_severity, parse_severities
+if TYPE_CHECKING:
+    import numpy as np
+
+    from .catalog import BUILTIN, families, get, names, resolve
+    from .images import MIN_SIZE, ImageTooSmallError, load_rgb, to_rgb_uint8
+    from .spec import ALL, COMMON, EXTRA, FAMILIES, SEVERITIES, Corruption, check_severity, parse_severities
+
+# The package's names load on first use (they need torch): a module that only needs a benchmark's metadata
+# (the leaderboard reading pope-c's columns through suites.py) stays light.
+_LAZY = {**dict.fromkeys(("BUILTIN", "families", "get", "names", "resolve"), "catalog"),
+         **dict.fromkeys(("MIN_SIZE", "ImageTooSmallError", "load_rgb", "to_rgb_uint8"), "images"),
+         **dict.fromkeys(("ALL", "COMMON", "EXTRA", "FAMILIES", "SEVERITIES", "Corruption", "check_severity",
+                          "parse_severities"), "spec")}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(import_module(f"{__name__}.{_LAZY[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = ["ALL", "BUILTIN", "COMMON", "EXTRA", "FAMILIES", "MIN_SIZE", "SEVERITIES", "Corruption",
            "ImageTooSmallError", "check_severity", "corrupt", "corruption_seed", "families", "get",
@@ -37,6 +52,8 @@ def corrupt(image: Any, name: str, severity: int, *, seed: int = 0, key: str = "
     Draws come from (seed, key, name, severity), where `key` names the image (e.g. its path in a
     split). backend="imagecorruptions" runs the reference implementation with the same derived seed."""
     from .backends import get_backend
+    from .images import to_rgb_uint8
+    from .spec import check_severity
 
     check_severity(severity)
     array = to_rgb_uint8(image)

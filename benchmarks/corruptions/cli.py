@@ -34,7 +34,7 @@ class CorruptBuilder:
                             help="the split to corrupt (a directory with split.json)")
         parser.add_argument("--corruptions", default="all", help="which corruptions (default: all 19)")
         parser.add_argument("--severities", default="1-5", help="severities 1-5: ranges and lists, e.g. 1-5, 1,3,5")
-        parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+        parser.add_argument("--seed", type=int, default=0, help="build seed of the stochastic corruptions (recorded in split.json; default 0)")
         parser.add_argument("--workers", type=int, default=1, help="worker processes (default 1; output is identical)")
         parser.add_argument("--out", type=Path, required=True, help="output split directory")
         parser.add_argument("--backend", choices=("ours", "imagecorruptions"), default="ours",

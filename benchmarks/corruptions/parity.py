@@ -7,7 +7,7 @@
   degrade images as much as the reference does: the PSNR to the clean image, averaged over seeds and
   images, within a tolerance (0.5 dB) of the reference's.
 
-Used by benchmarks/perf/corruptions_parity.py (the full table) and tests/test_corruptions_parity.py.
+Used by tests/perf/corruptions_parity.py (the full table) and tests/test_corruptions_parity.py.
 """
 
 from __future__ import annotations

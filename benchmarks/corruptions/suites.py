@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from deem_eval.benchmarks.pope.benchmark import LEADERBOARD as POPE_LEADERBOARD
+from deem_eval.benchmarks.robustvqa.benchmark import LEADERBOARD as ROBUSTVQA_LEADERBOARD
 from deem_eval.core.benchmark import cached_build, deem_eval_home, load_prebuilt
 from deem_eval.core.errors import DeemEvalError
 from deem_eval.core.splits import Split
@@ -91,6 +93,7 @@ class _Corrupted:
 
 class RobustVQAC(_Corrupted):
     name = "robustvqa-c"
+    leaderboard = ROBUSTVQA_LEADERBOARD.derived()
     source = "robustvqa"
     description = ("RobustVQA under ImageNet-C corruptions (default: 4 corruptions x severities 1,3,5 on 20 "
                    "images; -B corruptions=all -B severities=1-5 -B images=0 for the full grid)")
@@ -98,6 +101,7 @@ class RobustVQAC(_Corrupted):
 
 class PopeC(_Corrupted):
     name = "pope-c"
+    leaderboard = POPE_LEADERBOARD.derived()    # F1 and yes-ratio as on pope; no paper columns
     source = "pope"
     description = ("POPE under ImageNet-C corruptions (default: 4 corruptions x severities 1,3,5 on 20 "
                    "images; -B corruptions=all -B severities=1-5 -B images=0 for the full grid)")

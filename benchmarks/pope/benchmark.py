@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from deem_eval.core.benchmark import cached_build, deem_eval_home, load_prebuilt
+from deem_eval.core.benchmark import LeaderboardLayout, Slot, cached_build, deem_eval_home, load_prebuilt
 from deem_eval.core.splits import Split
 
 from .build import sampled_split
@@ -42,8 +42,20 @@ class PopeConfig:
             raise ValueError(f"subsets must be some of {', '.join(SUBSETS)}, got {', '.join(self.subsets) or '(none)'}")
 
 
+# the DEEM paper's Table 1 columns, read from the runs' per-`subset` metrics; F1 and the yes-ratio by default
+# (a model that says "yes" too often hallucinates objects, and accuracy alone hides it)
+LEADERBOARD = LeaderboardLayout(
+    prefix="POPE", field="subset", order=20,
+    slots=(Slot("pope_r", "POPE-R", {"random", "r"}), Slot("pope_p", "POPE-P", {"popular", "p"}),
+           Slot("pope_a", "POPE-A", {"adversarial", "a"})),
+    metrics=("accuracy", "f1", "yes_ratio"),
+    metric_notes=(("yes_ratio", ("yes%: the share of \"yes\" answers; POPE's questions are half yes, so far above "
+                                "50 means the model says objects are there when they are not (hallucination)")),))
+
+
 class PopeBenchmark:
     name = BENCHMARK
+    leaderboard = LEADERBOARD
     description = "POPE object-hallucination probes (random / popular / adversarial) on SynthScenes (offline default)"
     Config = PopeConfig
 

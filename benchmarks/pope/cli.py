@@ -49,7 +49,7 @@ class PopeBuilder:
         parser.add_argument("--images", type=Path, metavar="DIR",
                             help="directory holding the images the questions name (e.g. COCO val2014/)")
         sampling = parser.add_argument_group("sampling (--coco-annotations / --objects)")
-        sampling.add_argument("--seed", type=int, default=0, help="seed for choosing images and random negatives")
+        sampling.add_argument("--seed", type=int, default=0, help="build seed: which images and random negatives the split draws (recorded in split.json)")
         sampling.add_argument("--img-num", type=int, default=500, help="images to choose (default 500)")
         sampling.add_argument("--n", type=int, default=3,
                               help="positives per image, each followed by one negative (default 3)")

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Literal
 
-from deem_eval.core.benchmark import cached_build, deem_eval_home, load_prebuilt
+from deem_eval.core.benchmark import LeaderboardLayout, Slot, cached_build, deem_eval_home, load_prebuilt
 from deem_eval.core.errors import DeemEvalError
 from deem_eval.core.splits import Split
 
@@ -32,8 +32,17 @@ class RobustVQAConfig:
 Config = RobustVQAConfig   # the name importers use (deem_eval.benchmarks.robustvqa.benchmark.Config)
 
 
+# the DEEM paper's Table 1 columns, read from the runs' per-`subset` metrics
+LEADERBOARD = LeaderboardLayout(
+    prefix="RVQA", field="subset", order=10,
+    slots=(Slot("rvqa_a", "RVQA-A", {"a", "imagenet-a", "imagenet_a"}),
+           Slot("rvqa_r", "RVQA-R", {"r", "imagenet-r", "imagenet_r"}),
+           Slot("rvqa_v", "RVQA-V", {"v", "v2", "imagenet-v2", "imagenet_v2"})))
+
+
 class RobustVQA:
     name = "robustvqa"
+    leaderboard = LEADERBOARD
     description = ("RobustVQA (DEEM): 'Is {class} the main object in this image?' on ImageNet-A / -R / -V2 with "
                    "CLIP-mined negatives; a bundled synthetic mini version when no split is built")
     Config = RobustVQAConfig
@@ -44,7 +53,7 @@ class RobustVQA:
     def load(self, *, split_dir: Path | None = None) -> Split:
         if split_dir is not None:
             return load_prebuilt(Path(split_dir), benchmark=self.name)
-        from .cli import default_out
+        from .options import default_out
 
         built = default_out()
         if self.config.source in ("auto", "built") and (built / "split.json").is_file():

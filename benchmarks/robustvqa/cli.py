@@ -8,14 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-DEFAULT_SPLIT_SUBDIR = ("splits", "robustvqa")
-
-
-def default_out() -> Path:
-    """Where a built split goes by default; the `robustvqa` benchmark uses a split found here."""
-    from deem_eval.core.benchmark import deem_eval_home
-
-    return deem_eval_home().joinpath(*DEFAULT_SPLIT_SUBDIR)
+from .options import default_out
 
 
 class RobustVQABuilder:
@@ -75,7 +68,7 @@ class RobustVQABuilder:
                           "(default; deem-code with --protocol deem) / 'deem-code' (the wording in DEEM's "
                           "evaluation code)")
         mine.add_argument("--prompt", default=DEFAULT_PROMPT, help=f"CLIP prompt (default {DEFAULT_PROMPT!r})")
-        mine.add_argument("--seed", type=int, default=0, help="seed of the random miner (default 0)")
+        mine.add_argument("--seed", type=int, default=0, help="build seed of the random miner: which negatives it draws (recorded in split.json; default 0)")
         run = parser.add_argument_group("compute")
         run.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:1, ...")
         run.add_argument("--dtype", default="auto", help="auto (fp16 on CUDA, fp32 on CPU), fp32, fp16, bf16")

@@ -80,3 +80,13 @@ class BuildOptions:
 def deem_options(**overrides) -> BuildOptions:
     """BuildOptions of `--protocol deem` (its template filled in), with other fields from `overrides`."""
     return BuildOptions(**{"protocol": "deem", "template": DEEM_CODE_TEMPLATE, **overrides})
+
+
+DEFAULT_SPLIT_SUBDIR = ("splits", "robustvqa")
+
+
+def default_out() -> Path:
+    """Where a built split goes by default; the `robustvqa` benchmark uses a split found here."""
+    from deem_eval.core.benchmark import deem_eval_home
+
+    return deem_eval_home().joinpath(*DEFAULT_SPLIT_SUBDIR)

@@ -18,7 +18,7 @@ class SynthScenesBuilder:
         parser.description = ("Render procedural SynthScenes scenes into OUT/images/synth_{seed}_{index:06d}.png "
                               "and OUT/instances.json (COCO). The same seed gives byte-identical files with any "
                               "number of workers.")
-        parser.add_argument("--seed", type=int, default=0, help="scene seed (default 0)")
+        parser.add_argument("--seed", type=int, default=0, help="build seed: which scenes are drawn (recorded in split.json; default 0)")
         parser.add_argument("--num-images", type=int, default=500, help="number of images (default 500)")
         parser.add_argument("--start", type=int, default=0, help="index of the first image (default 0)")
         parser.add_argument("--size", type=int, default=224,

@@ -73,7 +73,7 @@ def _load_split(path: Path, run: RunInfo) -> Split | str:
 
 def load_scored(run: RunInfo, splits: SplitCache | None = None, split_dir: Path | None = None) -> ScoredRun:
     records = RunDir.open(run.path).read_records(repair=False)
-    parser = get_parser((run.metrics or {}).get("parser") or run.manifest.parser)
+    parser = get_parser(run.parser)
     answers = [Answer(r.id, r.output, r.yes_prob) for r in records]
     pred = encode_predictions(verdicts(parser, answers))
     gold = encode_gold([r.gold for r in records])

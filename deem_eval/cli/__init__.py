@@ -9,8 +9,9 @@ from importlib import import_module
 from pathlib import Path
 from typing import Any
 
-from deem_eval import __version__
 from deem_eval.core.errors import DeemEvalError, did_you_mean
+from deem_eval.core.registry import COMMAND_PLUGINS
+from deem_eval.core.version import __version__
 
 # name -> ("module:Class", one-line help); only the chosen command is imported.
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -23,11 +24,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "verify": ("deem_eval.cli.commands:VerifyCommand", "recompute a split's fingerprints and image hashes"),
     "export": ("deem_eval.cli.export:ExportCommand",
                "export a split as a Hugging Face dataset (--format hf) or an lmms-eval task (--format lmms-eval)"),
-    "align": ("deem_eval.model_adapters.deem.align_cli:AlignCommand",
-              "train DEEM: its stages (--stage pretrain|sft) or CSR alone (diffusion-aligned encoder)"),
-    "train-micro": ("deem_eval.model_adapters.deem.micro.cli:TrainMicroCommand",
-                    "train DEEM-micro and its small world (micro-CLIP, micro-SD) offline, end to end"),
 }
+# Other subcommands (DEEM's `align` and `train-micro`) are entry points in the `deem_eval.commands` group:
+# the command line names no adapter's module.
 
 EPILOG = """examples:
   deem-eval --model random --bench synthscenes-yesno
@@ -52,9 +51,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     name, rest = argv[0], argv[1:]
     try:
-        if name not in COMMANDS:
-            raise did_you_mean(name, COMMANDS, "command")
-        command = _load(COMMANDS[name][0])
+        commands = all_commands()
+        if name not in commands:
+            raise did_you_mean(name, commands, "command")
+        command = _load(commands[name])
         if hasattr(command, "dispatch"):            # commands with their own sub-dispatch (build NAME ...)
             return int(command.dispatch(rest) or 0)
         parser = make_parser(f"deem-eval {name}", command)
@@ -92,6 +92,22 @@ def make_parser(prog: str, command: Any) -> argparse.ArgumentParser:
     return parser
 
 
+def all_commands() -> dict[str, str]:
+    """Every subcommand's "module:Class": the core's, then the registered ones (a core name wins)."""
+    plugins = {name: COMMAND_PLUGINS.target(name) for name in COMMAND_PLUGINS.names()}
+    return {**plugins, **{name: target for name, (target, _) in COMMANDS.items()}}
+
+
+def _plugin_help(name: str) -> str:
+    """A registered command's one-line help (its class's `summary`, else the first line of `help`)."""
+    try:
+        cls = COMMAND_PLUGINS.get(name)
+    except DeemEvalError as exc:
+        return f"(not available: {exc})"
+    text = getattr(cls, "summary", None) or str(getattr(cls, "help", "") or "").strip()
+    return text.splitlines()[0] if text else ""
+
+
 def _load(target: str) -> Any:
     module_name, _, attr = target.partition(":")
     try:
@@ -105,6 +121,9 @@ def _top_help() -> str:
     lines = [f"usage: deem-eval COMMAND [options]   (deem-eval {__version__})", "",
              "Perception and hallucination benchmarks from the DEEM paper (RobustVQA, POPE).", "", "commands:"]
     lines += [f"  {name:<12} {help_}" for name, (_, help_) in COMMANDS.items()]
+    for name in COMMAND_PLUGINS.names():
+        if name not in COMMANDS:
+            lines.append(f"  {name:<12} {_plugin_help(name)}")
     lines += ["", "Run `deem-eval COMMAND --help` for a command's options.", "", EPILOG]
     return "\n".join(lines)
 

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from deem_eval.core.atomic import atomic_write_text
 from deem_eval.core.errors import DeemEvalError
 from deem_eval.core.options import format_options, split_pairs
 from deem_eval.core.registry import ALL, BENCHMARKS, BUILDERS, MODELS
@@ -41,7 +42,13 @@ class RunCommand:
         parser.add_argument("--split-dir", type=_path, help="use a built split directory instead of the default")
         parser.add_argument("--limit", type=int, help="answer only N samples (a stable subset chosen by hash of id)")
         parser.add_argument("--batch-size", type=int, default=8, help="requests per adapter call (default 8)")
-        parser.add_argument("--seed", type=int, default=0, help="run seed; also the adapter's seed unless -M seed=")
+        parser.add_argument("--workers", type=int, default=0, metavar="N",
+                            help="processes that decode and prepare the next batches while the model answers "
+                                 "(hf, deem: processor / resize / tokenize off the main thread; answers do not "
+                                 "change). Default 0: one background thread loads images")
+        parser.add_argument("--seed", type=int, default=0, help="run seed (part of the run key; given to the adapter as its sampling seed unless -M seed=). "
+                                 "Not the split's build seed (-B seed=, or `build ... --seed`) nor the "
+                                 "leaderboard/report bootstrap seed")
         parser.add_argument("--out", type=_path, default=Path("results/runs"), help="where runs go (default results/runs)")
         parser.add_argument("--run-dir", type=_path, help="an explicit run directory (resumed if it holds this run)")
         parser.add_argument("--parser", default="strict", help="answer parser for the run's metrics (default strict)")
@@ -71,7 +78,8 @@ class RunCommand:
         plan = prepare(args.model, args.bench, model_options=split_pairs(args.model_options, "-M"),
                        bench_options=split_pairs(args.bench_options, "-B"), split_dir=args.split_dir,
                        limit=args.limit, batch_size=args.batch_size, seed=args.seed, out=args.out,
-                       run_dir=args.run_dir, parser=args.parser, progress=not args.no_progress, force=args.force)
+                       run_dir=args.run_dir, parser=args.parser, progress=not args.no_progress, force=args.force,
+                       workers=args.workers)
         results = []
         for split in plan.splits:
             result = plan.run(split)
@@ -191,7 +199,7 @@ class ScoreCommand:
             print(f"note: {note}")
         if args.out:
             args.out.parent.mkdir(parents=True, exist_ok=True)
-            args.out.write_text(json.dumps(metrics, indent=2) + "\n")
+            atomic_write_text(args.out, json.dumps(metrics, indent=2) + "\n")
         return 0
 
 

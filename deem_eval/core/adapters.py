@@ -2,14 +2,15 @@
 
 An adapter class has a `Config` dataclass (its typed -M options) and is built as `cls(config)`. It never
 knows which benchmark it answers: everything it needs travels in the `Request`. The runner talks to an
-adapter through `ModelAdapter.answer` only; what an adapter can do is declared as class attributes
+adapter through `ModelAdapter.answer` only (with `--workers N`, `answer(batch, prepared=...)`: see
+`ModelAdapter.preparer`); what an adapter can do is declared as class attributes
 (`can_generate`, `can_score_yes`, `needs_images`), never probed.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
@@ -87,8 +88,36 @@ class ModelAdapter:
             raise DeemEvalError(f"adapter {self.name!r} cannot generate text: use -M scoring=logits")
         return mode
 
-    def answer(self, batch: Sequence[Request]) -> list[Reply]:
-        """Answer a batch in the adapter's scoring mode: one reply per request, in order."""
+    # ---- optional input pipeline (--workers N) ---------------------------------------------------------
+    def preparer(self) -> Callable[[Sequence[Request]], Any] | None:
+        """A light, picklable callable that turns a batch of requests into the model's CPU inputs (token ids,
+        uint8 pixels, processor tensors) without the model, or None (the default) when there is nothing to
+        prepare. With `--workers N` the runner calls it in N worker processes (it travels there pickled under
+        the spawn start method, so it holds a processor/tokenizer and plain settings, never the model) and
+        hands its result to `answer(batch, prepared=...)`. It may raise: the runner then answers that batch
+        the ordinary way (`answer(batch)`), so a sample that cannot be prepared fails exactly as it would
+        without workers."""
+        return None
+
+    def prepare(self, batch: Sequence[Request]) -> Any:
+        """The prepared inputs for `batch` in this process (None: nothing to prepare), in pinned memory when
+        CUDA is available, as `answer_prepared` takes them."""
+        preparer = self.preparer()
+        return None if preparer is None else pin_memory(preparer(batch))
+
+    def answer_prepared(self, batch: Sequence[Request], prepared: Any) -> list[Reply]:
+        """`answer` for a batch whose inputs `prepare`/`preparer` made; adapters with a preparer override it
+        to use them. Its replies must equal `answer(batch)`'s exactly: prepared inputs only move work."""
+        return self._answer_modes(batch)
+
+    def answer(self, batch: Sequence[Request], prepared: Any = None) -> list[Reply]:
+        """Answer a batch in the adapter's scoring mode: one reply per request, in order. `prepared` (from
+        `preparer()`; None: nothing prepared) goes to `answer_prepared`."""
+        if prepared is not None:
+            return self.answer_prepared(batch, prepared)
+        return self._answer_modes(batch)
+
+    def _answer_modes(self, batch: Sequence[Request]) -> list[Reply]:
         mode = self.scoring_mode()
         n = len(batch)
         texts: list[str | None] = list(self.generate(batch)) if mode in ("generate", "both") else [None] * n
@@ -106,3 +135,26 @@ class ModelAdapter:
             return {}
         return {k: (str(v) if isinstance(v, Path) else list(v) if isinstance(v, tuple) else v)
                 for k, v in dataclasses.asdict(config).items()}
+
+
+def pin_memory(data: Any) -> Any:
+    """`data` with its CPU tensors (in lists, tuples, dicts and objects with a `pin_memory()` method) in pinned
+    memory, so `.to(device, non_blocking=True)` can overlap the copy; unchanged when CUDA is unavailable (the
+    check does not initialise CUDA)."""
+    import torch
+
+    if not torch.cuda.is_available():
+        return data
+    return _pinned(data, torch)
+
+
+def _pinned(data: Any, torch: Any) -> Any:
+    if isinstance(data, torch.Tensor):
+        return data if data.is_pinned() or data.device.type != "cpu" else data.pin_memory()
+    if isinstance(data, dict):
+        return {k: _pinned(v, torch) for k, v in data.items()}
+    if isinstance(data, (list, tuple)) and not hasattr(data, "_fields"):
+        return type(data)(_pinned(v, torch) for v in data)
+    if hasattr(data, "pin_memory"):
+        return data.pin_memory()
+    return data

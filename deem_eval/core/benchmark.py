@@ -4,6 +4,10 @@ A benchmark class has a `Config` dataclass (its -B options) and is built as `cls
 returns a ready Split, building it into the cache directory the first time. Builds are deterministic,
 so a cached split and a rebuilt one have the same fingerprint. `cached_build` removes what builders that died
 left behind, and under data parallelism lets local rank 0 build while the other ranks wait for its split.
+
+A benchmark class may also set `leaderboard = LeaderboardLayout(...)`: the columns the leaderboard gives its
+runs (named paper columns read from one group field, the default metrics, notes on its metrics). Keep the
+class's module light to import (no torch at module level): the leaderboard imports it to read the layout.
 """
 
 from __future__ import annotations
@@ -15,9 +19,10 @@ import shutil
 import socket
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from deem_eval.core.errors import DeemEvalError
 from deem_eval.core.splits import Split
@@ -33,6 +38,56 @@ class Benchmark(Protocol):
     description: str
 
     def load(self, *, split_dir: Path | None = None) -> Split: ...
+
+
+@dataclass(frozen=True, init=False)
+class Slot:
+    """One named leaderboard column of a benchmark: its cells are read from the runs' metrics of the group
+    whose `field` value (the layout's) is one of `values` (compared in lower case)."""
+    id: str                      # stable id, also the reported tables' csv column (pope_r)
+    label: str                   # column label (POPE-R)
+    values: frozenset[str]       # accepted values of the group field (random, r)
+
+    def __init__(self, id: str, label: str, values: Iterable[str]) -> None:
+        object.__setattr__(self, "id", id)
+        object.__setattr__(self, "label", label)
+        object.__setattr__(self, "values", frozenset(v.lower() for v in values))
+
+
+@dataclass(frozen=True)
+class LeaderboardLayout:
+    """How the leaderboard shows a benchmark's runs. With `slots`, a run whose metrics have groups of `field`
+    matching them gets one named column per slot (and metric); otherwise, or for a run without those groups,
+    one column per split and metric. `metrics` are the default metrics (the first is the primary one)."""
+    metrics: tuple[str, ...] = ("accuracy",)
+    slots: tuple[Slot, ...] = ()
+    field: str = "subset"
+    prefix: str | None = None    # short name for the benchmark's average column (POPE); default: the slots'
+    order: int = 100             # where its named columns go among other benchmarks' (lower: further left)
+    metric_notes: tuple[tuple[str, str], ...] = ()   # (metric, note): a table note shown when the metric is
+
+    def derived(self) -> LeaderboardLayout:
+        """The layout of a benchmark derived from this one (pope-c from pope): its metrics and their notes,
+        no named columns (its prefix names the family in report titles)."""
+        return LeaderboardLayout(metrics=self.metrics, metric_notes=self.metric_notes, order=self.order,
+                                 prefix=self.prefix)
+
+    @property
+    def label(self) -> str | None:
+        """The short name of the benchmark's averages: `prefix`, else the common prefix of the slot labels
+        before a "-" (RVQA for RVQA-A, RVQA-R, RVQA-V); None without slots."""
+        if not self.slots:
+            return None
+        if self.prefix:
+            return self.prefix
+        prefixes = {s.label.split("-")[0] for s in self.slots}
+        return prefixes.pop() if len(prefixes) == 1 else None
+
+
+def leaderboard_layout(benchmark: Any) -> LeaderboardLayout | None:
+    """A benchmark class's (or object's) `leaderboard` layout, None where it declares none."""
+    layout = getattr(benchmark, "leaderboard", None)
+    return layout if isinstance(layout, LeaderboardLayout) else None
 
 
 @dataclass(frozen=True)

@@ -67,5 +67,6 @@ BENCHMARKS = Registry("deem_eval.benchmarks", "benchmark")
 PARSERS = Registry("deem_eval.parsers", "parser")
 BUILDERS = Registry("deem_eval.builders", "builder")
 CORRUPTIONS = Registry("deem_eval.corruptions", "corruption")
+COMMAND_PLUGINS = Registry("deem_eval.commands", "command")   # subcommands other packages add (DEEM training)
 ALL = {"models": MODELS, "benchmarks": BENCHMARKS, "parsers": PARSERS, "builders": BUILDERS,
        "corruptions": CORRUPTIONS}

@@ -19,10 +19,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
-from deem_eval import __version__
 from deem_eval.core.atomic import atomic_write_text
 from deem_eval.core.errors import SplitFormatError
 from deem_eval.core.jsonio import decode_utf8, parse_json, read_utf8
+from deem_eval.core.version import __version__
 
 FORMAT_VERSION = 1
 ANSWERS = ("yes", "no")

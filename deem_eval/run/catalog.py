@@ -6,11 +6,13 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 from deem_eval.core.errors import DeemEvalError
-from deem_eval.run.rundir import MANIFEST_FILE, RunDir, RunManifest
+from deem_eval.run.rundir import MANIFEST_FILE, METRICS_FILE, RunDir, RunManifest
+from deem_eval.scoring.metrics import MetricsDocument
 
 DEFAULT_RUNS_DIR = Path("results/runs")
 
@@ -28,6 +30,15 @@ class RunInfo:
     def label(self) -> str:
         return self.display_label or self.base_label
 
+    @cached_property
+    def document(self) -> MetricsDocument | None:
+        """`metrics` as a typed MetricsDocument (None when never scored); read once per RunInfo. A document
+        in a newer format than this deem-eval reads raises MetricsFormatError naming the run's metrics file
+        (`load_run` reads it up front, so a catalog never holds one)."""
+        if self.metrics is None:
+            return None
+        return MetricsDocument.from_json(self.metrics, source=self.path / METRICS_FILE)
+
     @property
     def base_label(self) -> str:
         return self.manifest.model_label or self.manifest.model
@@ -35,7 +46,8 @@ class RunInfo:
     @property
     def parser(self) -> str:
         """The parser its numbers come from (the metrics document's own record, else the manifest's)."""
-        return str((self.metrics or {}).get("parser") or self.manifest.parser)
+        doc = self.document
+        return str((doc.parser if doc is not None else "") or self.manifest.parser)
 
     @property
     def config(self) -> str:
@@ -68,19 +80,24 @@ class RunInfo:
 
     @property
     def complete(self) -> bool:
-        return bool(self.metrics and self.metrics.get("complete"))
+        doc = self.document
+        return doc is not None and doc.complete
 
     @property
     def n_selected(self) -> int:
-        return int((self.metrics or {}).get("n_selected", self.manifest.n_selected))
+        """The metrics' count, else the manifest's (never scored, or a document without one: 0 is absent)."""
+        doc = self.document
+        return (doc.n_selected if doc is not None else 0) or self.manifest.n_selected
 
     @property
     def n_answered(self) -> int:
-        return int((self.metrics or {}).get("n_answered", 0))
+        doc = self.document
+        return doc.n_answered if doc is not None else 0
 
     @property
     def n_failed(self) -> int:
-        return int((self.metrics or {}).get("n_failed", 0))
+        doc = self.document
+        return doc.n_failed if doc is not None else 0
 
     @property
     def n_missing(self) -> int:
@@ -178,4 +195,6 @@ def load_run(path: Path) -> RunInfo:
     if metrics is not None and not isinstance(metrics, dict):
         raise DeemEvalError(f"{run.metrics_path()}: expected a JSON object, got {type(metrics).__name__}; "
                             f"rescore with `deem-eval score {path}`")
-    return RunInfo(path, run.manifest, metrics)
+    info = RunInfo(path, run.manifest, metrics)
+    _ = info.document          # typed once, here: a document in a newer format is refused, naming the file
+    return info

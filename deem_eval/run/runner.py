@@ -43,7 +43,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-from deem_eval import __version__
+from deem_eval.core.version import __version__
 from deem_eval.core.adapters import ModelAdapter, Request
 from deem_eval.core.errors import DeemEvalError, WriteError
 from deem_eval.core.images import load_rgb
@@ -83,6 +83,7 @@ class RunOptions:
     world_size: int = 1
     rank_timeout_s: float | None = None   # None: $DEEM_EVAL_RANK_TIMEOUT_S, else RANK_TIMEOUT_S
     force: bool = False              # answer again even when an identical complete run exists in `out`
+    workers: int = 0                 # processes that decode and prepare batches (0: one thread decodes images)
 
 
 @dataclass(frozen=True)
@@ -307,15 +308,20 @@ def _answer_all(adapter, split, parser, mode, mine, done, run_dir, rank_file, op
     bar = tqdm(total=total, initial=initial, unit="q", desc=f"{adapter.label} on {split.name}",
                disable=not options.progress, dynamic_ncols=True, file=sys.stderr)
     needs_images = getattr(adapter, "needs_images", True)
+    preparer = adapter.preparer() if options.workers > 0 and batches else None
     with ThreadPoolExecutor(max_workers=1) as pool, run_dir.appender(rank_file) as out:
-        # the pool loads the next batch's images while the model answers this one
-        prepare = lambda b: _prepare(adapter, split, b)
-        for batch, prepared in _prefetched(batches, prepare, pool if needs_images else None):
-            requests, failures = prepared
+        stream: Iterator[tuple[list, Any]]
+        if preparer is not None:   # N processes decode and prepare the next batches while the model answers
+            stream = _worker_prepared(batches, _Loader(split.image_root_path(), split.meta.candidates, needs_images,
+                                                       preparer), options.workers)
+        else:   # the pool loads the next batch's images while the model answers this one
+            prepare = lambda b: (*_prepare(adapter, split, b), None)
+            stream = _prefetched(batches, prepare, pool if needs_images else None)
+        for batch, (requests, failures, prepared) in stream:
             started = time.perf_counter()
             prompts: dict[str, str] = {}
             records, model_failures = _call_adapter(adapter, mode, parser, requests, {s.id: s for s in batch},
-                                                    prompts)
+                                                    prompts, prepared)
             latency = round((time.perf_counter() - started) / max(1, len(requests)), 6)
             used = {r.prompt_sha256 for r in records}   # not those of samples that failed
             out.write(records, failures + model_failures, latency, {h: t for h, t in prompts.items() if h in used})
@@ -339,11 +345,15 @@ def _prefetched(batches, prepare: Callable, pool: ThreadPoolExecutor | None) -> 
 
 
 def _prepare(adapter, split: Split, batch: Sequence[Sample]) -> tuple[list[Request], list[Failure]]:
+    return _load_requests(split.image_root_path(), split.meta.candidates, adapter.needs_images, batch)
+
+
+def _load_requests(root: Path, candidates: tuple[str, ...], needs_images: bool, batch: Sequence[Sample]
+                   ) -> tuple[list[Request], list[Failure]]:
     requests, failures = [], []
-    root = split.image_root_path()   # once per batch: path arithmetic is a visible share of runner overhead
-    for sample in batch:
+    for sample in batch:   # root: once per batch, path arithmetic is a visible share of runner overhead
         try:
-            requests.append(_request(adapter, split, root, sample))
+            requests.append(_request(root, candidates, needs_images, sample))
         except DeemEvalError as exc:
             failures.append(Failure(sample.id, "image", str(exc)))
         except Exception as exc:  # noqa: BLE001 - one bad file must not end (or block resuming) a run
@@ -351,22 +361,114 @@ def _prepare(adapter, split: Split, batch: Sequence[Sample]) -> tuple[list[Reque
     return requests, failures
 
 
-def _request(adapter, split: Split, root: Path, sample: Sample) -> Request:
-    path = Path(sample.image) if sample.image.startswith("/") else root / sample.image
-    image: Any = load_rgb(path) if adapter.needs_images else path
+def _image_path(root: Path, sample: Sample) -> Path:
+    return Path(sample.image) if sample.image.startswith("/") else root / sample.image
+
+
+def _request(root: Path, candidates: tuple[str, ...], needs_images: bool, sample: Sample) -> Request:
+    path = _image_path(root, sample)
+    image: Any = load_rgb(path) if needs_images else path
     subject = sample.group.get("object", sample.group.get("class"))
-    return Request(sample.id, image, sample.question, None if subject is None else str(subject),
-                   split.meta.candidates)
+    return Request(sample.id, image, sample.question, None if subject is None else str(subject), candidates)
 
 
-def _call_adapter(adapter, mode, parser, requests, samples, prompts: dict[str, str]
+# ---- the input pipeline of --workers N -------------------------------------------------------------
+
+@dataclass(frozen=True)
+class _Loader:
+    """What a worker process needs to turn planned samples into requests and prepared inputs: no adapter, no
+    model (picklable, so it also works under the spawn start method)."""
+
+    root: Path
+    candidates: tuple[str, ...]
+    needs_images: bool
+    preparer: Callable[[Sequence[Request]], Any]
+
+    def __call__(self, batch: Sequence[Sample]) -> tuple[list[Request], list[Failure], Any]:
+        """(requests, image failures, prepared inputs or None). A batch the preparer cannot prepare (e.g. one
+        image too small for the encoder) comes back unprepared, images decoded, so the main process answers it
+        exactly as without workers and only the sample at fault fails. Prepared requests carry their image's
+        path instead of its pixels (the prepared inputs hold those): nothing large is pickled back, and an
+        adapter that re-encodes part of a batch (after out-of-memory) opens the same file again."""
+        requests, failures = _load_requests(self.root, self.candidates, self.needs_images, batch)
+        if not requests:
+            return requests, failures, None
+        try:
+            prepared = self.preparer(requests)
+        except Exception:  # noqa: BLE001 - answered (and failed per sample) the ordinary way instead
+            return requests, failures, None
+        if prepared is None:
+            return requests, failures, None
+        by_id = {s.id: s for s in batch}
+        if self.needs_images:
+            requests = [dataclasses.replace(r, image=_image_path(self.root, by_id[r.id])) for r in requests]
+        return requests, failures, _Prepared(prepared)
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """A preparer's result on its way from a worker; the DataLoader's pin thread calls `pin_memory`."""
+
+    inputs: Any
+
+    def pin_memory(self, *_: Any) -> _Prepared:
+        from deem_eval.core.adapters import pin_memory
+
+        return _Prepared(pin_memory(self.inputs))
+
+
+class _PlannedBatches:
+    """The planned batches as a map-style dataset (index -> one prepared batch), for a DataLoader."""
+
+    def __init__(self, batches: Sequence[Sequence[Sample]], loader: _Loader) -> None:
+        self.batches = [list(b) for b in batches]
+        self.loader = loader
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+    def __getitem__(self, index: int) -> tuple[list[Request], list[Failure], Any]:
+        return self.loader(self.batches[index])
+
+
+def _one_thread(_worker_id: int) -> None:
+    import torch
+
+    torch.set_num_threads(1)   # N workers x all cores' threads would oversubscribe the machine
+
+
+def _as_is(item: Any) -> Any:
+    return item
+
+
+def _worker_prepared(batches: Sequence[Sequence[Sample]], loader: _Loader, workers: int
+                     ) -> Iterator[tuple[list, Any]]:
+    """(batch, (requests, failures, prepared)) in planned order, made by `workers` processes
+    (torch.utils.data.DataLoader: batch_size=None, 2 batches ahead per worker; pinned when CUDA is available)."""
+    import torch
+    from torch.utils.data import DataLoader
+
+    data = DataLoader(_PlannedBatches(batches, loader), batch_size=None, shuffle=False, num_workers=workers,
+                      collate_fn=_as_is, worker_init_fn=_one_thread, persistent_workers=True, prefetch_factor=2,
+                      pin_memory=torch.cuda.is_available())
+    iterator = iter(data)
+    try:
+        for batch, (requests, failures, prepared) in zip(batches, iterator):
+            yield list(batch), (requests, failures, None if prepared is None else prepared.inputs)
+    finally:
+        shutdown = getattr(iterator, "_shutdown_workers", None)
+        if shutdown is not None:
+            shutdown()
+
+
+def _call_adapter(adapter, mode, parser, requests, samples, prompts: dict[str, str], prepared: Any = None
                   ) -> tuple[list[SampleRecord], list[Failure]]:
-    """Answer a batch; if the batch raises, answer one by one so only the failing samples fail. The prompts the
-    records name are added to `prompts` (sha256 -> text)."""
+    """Answer a batch (with its `prepared` inputs, if any); if the batch raises, answer one by one, unprepared,
+    so only the failing samples fail. The prompts the records name are added to `prompts` (sha256 -> text)."""
     if not requests:
         return [], []
     try:
-        return _answer(adapter, mode, parser, requests, samples, prompts), []
+        return _answer(adapter, mode, parser, requests, samples, prompts, prepared), []
     except Exception as exc:  # noqa: BLE001 - any adapter error becomes a recorded failure
         if len(requests) == 1:
             return [], [Failure(requests[0].id, "model", f"{type(exc).__name__}: {exc}")]
@@ -378,10 +480,10 @@ def _call_adapter(adapter, mode, parser, requests, samples, prompts: dict[str, s
     return records, failures
 
 
-def _answer(adapter: ModelAdapter, mode, parser, requests, samples, prompts: dict[str, str]
+def _answer(adapter: ModelAdapter, mode, parser, requests, samples, prompts: dict[str, str], prepared: Any = None
             ) -> list[SampleRecord]:
     hashes = [_prompt_hash(adapter, r, prompts) for r in requests]   # first: a prompt that fails fails the sample
-    replies = adapter.answer(requests)
+    replies = adapter.answer(requests) if prepared is None else adapter.answer(requests, prepared=prepared)
     if len(replies) != len(requests):
         raise RuntimeError(f"adapter returned {len(replies)} answers for {len(requests)} requests")
     answers = [Answer(r.id, reply.text, reply.p_yes) for r, reply in zip(requests, replies)]

@@ -17,9 +17,12 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
+from os import PathLike
 from typing import Any, Literal
 
 import numpy as np
+
+from deem_eval.core.errors import DeemEvalError
 
 Z95 = 1.959963984540054
 BOOTSTRAP_DRAWS = 2000
@@ -279,3 +282,98 @@ def grouped_metrics(gold_yes: np.ndarray, pred: np.ndarray, groups: Mapping[str,
             out[name][key] = compute_metrics(gold_yes[mask], pred[mask],
                                              None if probs is None else probs[mask], convention)
     return out
+
+
+# ---- the metrics document (metrics.json) ---------------------------------------------------------------
+
+METRICS_FORMAT = 1
+"""The layout of metrics.json. Every document written so far is format 1 and carries no "format" key, so
+scoring writes none (its bytes stay as they were); a later incompatible layout bumps this and writes
+"format": N, and `MetricsDocument.from_json` reads a document without the key as format 1."""
+
+class MetricsFormatError(DeemEvalError, ValueError):
+    """A metrics document in a format this deem-eval does not read (newer than METRICS_FORMAT)."""
+
+
+_DOC_FIELDS = ("parser", "convention", "n_selected", "n_answered", "n_failed", "n_missing", "complete", "overall",
+               "groups", "subset_mean", "logit_text_agreement", "failures", "run")
+
+
+@dataclass
+class MetricsDocument:
+    """A run's metrics.json, typed: what scoring writes (score.py), the runner adds (failures, run) and readers
+    use. Keys it does not know (answers_file, ...) are kept in `extra`, so to_json(from_json(d)) == d, key order
+    included, for every document scoring writes."""
+    parser: str
+    n_selected: int
+    n_answered: int
+    n_failed: int = 0
+    n_missing: int = 0
+    complete: bool = False
+    overall: dict[str, Any] = field(default_factory=dict)                  # metric -> Estimate JSON (+ extras)
+    groups: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)   # field -> value -> metrics
+    convention: dict[str, Any] | None = None
+    subset_mean: dict[str, float | None] | None = None
+    logit_text_agreement: dict[str, Any] | None = None
+    failures: list[dict[str, Any]] | None = None
+    run: dict[str, Any] | None = None                                      # model, split_name, benchmark, ...
+    extra: dict[str, Any] = field(default_factory=dict)
+    format: int = METRICS_FORMAT
+
+    @classmethod
+    def from_json(cls, obj: Mapping[str, Any], source: str | PathLike[str] | None = None) -> MetricsDocument:
+        """The document in `obj` (a metrics.json object); fields an older run lacks take their defaults. A format
+        newer than METRICS_FORMAT is refused with a MetricsFormatError naming `source` (the file), if given."""
+        fmt = int(obj.get("format", 1))
+        if fmt > METRICS_FORMAT:
+            where = f"{source}: " if source is not None else ""
+            raise MetricsFormatError(f"{where}metrics document format {fmt} is newer than this deem-eval reads "
+                                     f"({METRICS_FORMAT}); upgrade deem-eval")
+        return cls(parser=str(obj.get("parser") or ""), n_selected=int(obj.get("n_selected", 0)),
+                   n_answered=int(obj.get("n_answered", 0)), n_failed=int(obj.get("n_failed", 0)),
+                   n_missing=int(obj.get("n_missing", 0)), complete=bool(obj.get("complete", False)),
+                   overall=dict(obj.get("overall") or {}), groups=dict(obj.get("groups") or {}),
+                   convention=obj.get("convention"), subset_mean=obj.get("subset_mean"),
+                   logit_text_agreement=obj.get("logit_text_agreement"), failures=obj.get("failures"),
+                   run=obj.get("run"),
+                   extra={k: v for k, v in obj.items() if k not in _DOC_FIELDS and k != "format"}, format=fmt)
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON object, keys in the order scoring writes them; optional blocks only when present, and a
+        "format" key only from format 2 on (see METRICS_FORMAT)."""
+        out: dict[str, Any] = {} if self.format <= 1 else {"format": self.format}
+        out["parser"] = self.parser
+        if self.convention is not None:
+            out["convention"] = self.convention
+        out.update(n_selected=self.n_selected, n_answered=self.n_answered, n_failed=self.n_failed,
+                   n_missing=self.n_missing, complete=self.complete, overall=self.overall, groups=self.groups)
+        for name in ("subset_mean", "logit_text_agreement", "failures", "run"):
+            value = getattr(self, name)
+            if value is not None:
+                out[name] = value
+        out.update(self.extra)
+        return out
+
+    def block(self, field_name: str | None = None, value: str | None = None) -> Mapping[str, Any]:
+        """The metrics of the whole run (`field_name` None) or of the group `field_name`=`value`, as written:
+        metric -> Estimate JSON, plus "n" and "confusion"; empty where the document has none."""
+        if field_name is None:
+            return self.overall
+        return self.groups.get(field_name, {}).get(value or "", {})
+
+    def estimate(self, metric: str, field_name: str | None = None, value: str | None = None) -> Estimate | None:
+        """One metric's estimate: overall, or of the group `field_name`=`value`; None where absent."""
+        raw = self.block(field_name, value).get(metric)
+        return Estimate.from_json(raw) if isinstance(raw, dict) else None
+
+    def n(self, field_name: str | None = None, value: str | None = None) -> int:
+        """How many answers the overall metrics (or the group's) are over; 0 where absent."""
+        return int(self.block(field_name, value).get("n", 0))
+
+    def logit_text_rate(self) -> float | None:
+        """The share of decided text answers that agree with P(yes) >= 0.5; None without both kinds of answer."""
+        return (self.logit_text_agreement or {}).get("rate")
+
+    def group_values(self, field_name: str) -> list[str]:
+        """The values of a group field the document has metrics for, in its order."""
+        return list(self.groups.get(field_name, {}))

@@ -16,7 +16,14 @@ import numpy as np
 
 from deem_eval.core.registry import PARSERS
 from deem_eval.core.splits import Sample
-from deem_eval.scoring.metrics import Metrics, compute_metrics, encode_gold, encode_predictions, grouped_metrics
+from deem_eval.scoring.metrics import (
+    Metrics,
+    MetricsDocument,
+    compute_metrics,
+    encode_gold,
+    encode_predictions,
+    grouped_metrics,
+)
 from deem_eval.scoring.parsing import Parser
 
 MAX_GROUP_VALUES = 100   # fields with more distinct values (image ids, ...) are not broken down
@@ -46,7 +53,14 @@ def verdicts(parser: Parser, answers: Sequence[Answer]) -> list[str]:
 
 def score_answers(samples: Mapping[str, Sample], answers: Sequence[Answer], parser: Parser, *,
                   n_selected: int | None = None, failures: Sequence[Any] = ()) -> dict[str, Any]:
-    """metrics.json content for `answers` (matched to `samples` by id)."""
+    """metrics.json content for `answers` (matched to `samples` by id): `score_document(...).to_json()`."""
+    return score_document(samples, answers, parser, n_selected=n_selected, failures=failures).to_json()
+
+
+def score_document(samples: Mapping[str, Sample], answers: Sequence[Answer], parser: Parser, *,
+                   n_selected: int | None = None, failures: Sequence[Any] = ()) -> MetricsDocument:
+    """The metrics document for `answers` (matched to `samples` by id), without the runner's blocks (failures,
+    run); format METRICS_FORMAT, whose JSON is the unversioned layout every run so far has written."""
     with _gc_paused():
         return _score_answers(samples, answers, parser, n_selected, failures)
 
@@ -65,7 +79,7 @@ def _gc_paused():
 
 
 def _score_answers(samples: Mapping[str, Sample], answers: Sequence[Answer], parser: Parser,
-                   n_selected: int | None, failures: Sequence[Any]) -> dict[str, Any]:
+                   n_selected: int | None, failures: Sequence[Any]) -> MetricsDocument:
     pairs = [(a, samples[a.id]) for a in answers if a.id in samples]
     answers = [a for a, _ in pairs]
     chosen = [s for _, s in pairs]
@@ -79,24 +93,20 @@ def _score_answers(samples: Mapping[str, Sample], answers: Sequence[Answer], par
     groups = _group_columns(chosen)
     by_group = grouped_metrics(gold, pred, groups, probs, parser.convention, max_values=MAX_GROUP_VALUES)
     n_selected = len(samples) if n_selected is None else n_selected
-    out: dict[str, Any] = {
-        "parser": parser.name,
-        "convention": {"unknown_in_prf": parser.convention.unknown_in_prf,
-                       "yes_ratio_of": parser.convention.yes_ratio_of},
-        "n_selected": n_selected,
-        "n_answered": len(answers),
-        "n_failed": len(failures),
-        "n_missing": n_selected - len(answers) - len(failures),
-        "complete": len(answers) == n_selected,
-        "overall": overall.to_json(),
-        "groups": {name: {value: m.to_json() for value, m in values.items()} for name, values in by_group.items()},
-    }
-    if "subset" in by_group and len(by_group["subset"]) > 1:
-        out["subset_mean"] = _subset_means(by_group["subset"])
-    agreement = _logit_text_agreement(parser, answers)
-    if agreement is not None:
-        out["logit_text_agreement"] = agreement
-    return out
+    subsets = by_group.get("subset", {})
+    return MetricsDocument(
+        parser=parser.name,
+        convention={"unknown_in_prf": parser.convention.unknown_in_prf,
+                    "yes_ratio_of": parser.convention.yes_ratio_of},
+        n_selected=n_selected,
+        n_answered=len(answers),
+        n_failed=len(failures),
+        n_missing=n_selected - len(answers) - len(failures),
+        complete=len(answers) == n_selected,
+        overall=overall.to_json(),
+        groups={name: {value: m.to_json() for value, m in values.items()} for name, values in by_group.items()},
+        subset_mean=_subset_means(subsets) if len(subsets) > 1 else None,
+        logit_text_agreement=_logit_text_agreement(parser, answers))
 
 
 def _group_columns(samples: Sequence[Sample]) -> dict[str, list[Any]]:

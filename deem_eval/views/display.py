@@ -6,7 +6,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from deem_eval.scoring.metrics import METRIC_INFO
+from deem_eval.scoring.metrics import METRIC_INFO, MetricsDocument
 
 # C0, DEL, C1, and the bidirectional overrides that reorder what a terminal shows
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
@@ -47,20 +47,22 @@ def fmt_estimate(est: Mapping[str, Any] | None, percent: bool = True) -> str:
 MAX_ROWS_PER_FIELD = 12
 
 
-def print_metrics(metrics: Mapping[str, Any], title: str, console: Any = None) -> None:
-    """Overall and per-group rows; accuracy and F1 with their 95% intervals, the rest as points.
+def print_metrics(metrics: Mapping[str, Any] | MetricsDocument, title: str, console: Any = None) -> None:
+    """Overall and per-group rows of a metrics document (or its JSON); accuracy and F1 with their 95% intervals,
+    the rest as points.
 
     Numbers are never clipped: on a narrow terminal the secondary columns are left out (from the right, and
     named in a note), never squeezed; piped or redirected output is plain text at the width it needs."""
     from rich.console import Console
 
+    doc = metrics if isinstance(metrics, MetricsDocument) else MetricsDocument.from_json(metrics)
     with_ci = ["accuracy", "f1"]
     points = ["precision", "recall", "yes_ratio", "unknown_rate"]
-    if "auroc" in metrics["overall"]:
+    if "auroc" in doc.overall:
         points += ["auroc", "ece"]
-    rows = [("overall", metrics["overall"])]
+    rows: list[tuple[str, Mapping[str, Any]]] = [("overall", doc.block())]
     hidden = []
-    for field, values in metrics.get("groups", {}).items():
+    for field, values in doc.groups.items():
         if len(values) < 2:
             continue
         if len(values) > MAX_ROWS_PER_FIELD:
@@ -80,21 +82,20 @@ def print_metrics(metrics: Mapping[str, Any], title: str, console: Any = None) -
         console = Console(file=console.file, width=width, color_system=console.color_system,
                           force_terminal=console.is_terminal)
     console.print(table)
-    notes = [f"parser {terminal_text(metrics['parser'])}",
-             f"{metrics['n_answered']}/{metrics['n_selected']} answered"]
-    if metrics.get("n_failed"):
-        notes.append(f"[red]{metrics['n_failed']} failed[/red] (see failures.jsonl)")
+    notes = [f"parser {terminal_text(doc.parser)}", f"{doc.n_answered}/{doc.n_selected} answered"]
+    if doc.n_failed:
+        notes.append(f"[red]{doc.n_failed} failed[/red] (see failures.jsonl)")
     if hidden:
         notes.append("per-value metrics for " + ", ".join(hidden) + " in metrics.json")
     if dropped:
         notes.append("left out for the terminal's width: " + ", ".join(c.replace("_", " ") for c in dropped)
                      + " (in metrics.json; widen the window to see them)")
-    if metrics.get("subset_mean"):
-        mean = metrics["subset_mean"]
+    if doc.subset_mean:
         notes.append("mean over subsets: " + ", ".join(
-            f"{k} {v * 100:.1f}" for k, v in mean.items() if v is not None and k in ("accuracy", "f1")))
-    if metrics.get("logit_text_agreement", {}).get("rate") is not None:
-        notes.append(f"logit/text agreement {metrics['logit_text_agreement']['rate'] * 100:.1f}%")
+            f"{k} {v * 100:.1f}" for k, v in doc.subset_mean.items() if v is not None and k in ("accuracy", "f1")))
+    rate = doc.logit_text_rate()
+    if rate is not None:
+        notes.append(f"logit/text agreement {rate * 100:.1f}%")
     console.print("; ".join(notes))
 
 

@@ -13,6 +13,11 @@ Decoding follows DEEM's evaluation collator: beam search with 3 beams, at most 1
 penalty 0 (sequence log-probability, unnormalised), the answer being the decoded continuation of
 "... ## ASSISTANT: The answer is". `decoding=greedy` is 1 beam; `scoring=logits|both` adds P(yes) from the
 next-token distribution after the prompt.
+
+Input pipeline (`deem-eval run --workers N`): `preparer()` (DeemPreparer: decode, size check, bicubic resize to
+uint8 pixels, tokenized prompts) runs in worker processes; the forward path copies the uint8 pixels to the
+device (`non_blocking`, pinned on CUDA) and only there turns them into [0, 1] floats (a 256-entry table made
+exactly as `to_pixels` divides, so answers equal those of `--workers 0`); CLIP normalisation stays in the model.
 """
 
 from __future__ import annotations
@@ -21,9 +26,9 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from deem_eval.core.adapters import ModelAdapter, Request
+from deem_eval.core.adapters import ModelAdapter, Reply, Request
 from deem_eval.core.errors import DeemEvalError
 
 if TYPE_CHECKING:
@@ -51,6 +56,46 @@ class DeemAdapterConfig:
             raise ValueError("num_beams and max_new_tokens must be >= 1")
 
 
+@dataclass(frozen=True)
+class DeemPreparer:
+    """DEEM's inputs without the model (picklable: it runs in --workers processes): per forward chunk (the
+    batch cut at `max_batch`), keyed by the chunk's request ids, (uint8 pixels [B, 3, S, S], input_ids,
+    attention_mask) on the CPU - what `to_pixels` and `tokenize_prompts` compute, before the division by 255."""
+
+    tokenizer: Any
+    prompt: Any                 # the model's PromptConfig
+    image_block: str
+    image_size: int
+    min_side: int
+    max_batch: int | None = None
+
+    def pixels(self, chunk: Sequence[Request]) -> Any:
+        import numpy as np
+        import torch
+        from PIL import Image
+
+        from .model.images import check_size, open_rgb
+
+        out = []
+        for r in chunk:
+            img = open_rgb(r.image)
+            check_size(img, self.min_side, r.id)
+            arr = np.asarray(img.resize((self.image_size, self.image_size), Image.Resampling.BICUBIC), dtype=np.uint8)
+            out.append(torch.from_numpy(arr.copy()).permute(2, 0, 1))
+        return torch.stack(out)
+
+    def tokens(self, chunk: Sequence[Request]) -> tuple[Any, Any]:
+        enc = self.tokenizer([self.prompt.render(r.question, self.image_block) for r in chunk], padding=True,
+                             return_tensors="pt")
+        return enc.input_ids, enc.attention_mask
+
+    def __call__(self, batch: Sequence[Request]) -> dict[tuple[str, ...], tuple[Any, Any, Any]]:
+        items = list(batch)
+        size = self.max_batch or len(items)
+        chunks = [items[i:i + size] for i in range(0, len(items), size)]
+        return {tuple(r.id for r in chunk): (self.pixels(chunk), *self.tokens(chunk)) for chunk in chunks}
+
+
 class DeemAdapter(ModelAdapter):
     """The DEEM model (paper's prompt, beam search 3 / 10 tokens by default; no diffusion at inference)."""
 
@@ -64,13 +109,14 @@ class DeemAdapter(ModelAdapter):
 
         from deem_eval.model_adapters.generation import OomBackoff
 
-        from .checkpoint import load_checkpoint
-        from .presets import build_model, get_preset
+        from .model.checkpoint import load_checkpoint
+        from .model.devices import resolve_device, resolve_dtype
+        from .model.presets import build_model, get_preset
 
         self.config = config = config or DeemAdapterConfig()
         self.scoring = config.scoring
-        self.device = _device(config.device)
-        self.dtype = _dtype(config.dtype, self.device)
+        self.device = resolve_device(config.device)
+        self.dtype = resolve_dtype(config.dtype, self.device)
         expect = get_preset(config.preset) if config.preset else None
         shipped = None
         if config.checkpoint is None and (expect is None or expect.name in SHIPPED_PRESETS):
@@ -100,6 +146,8 @@ class DeemAdapter(ModelAdapter):
         self._backoff = OomBackoff(config.max_batch)
         self._yes_no: YesNoTokens | None = None
         self._torch = torch
+        self._prepared: dict[tuple[str, ...], tuple[Any, Any, Any]] | None = None   # answer_prepared's inputs
+        self._unit: Any = None      # uint8 -> [0, 1] float32 table, on the device
 
     # ---- protocol -------------------------------------------------------------------------------------
     def content_fingerprint(self) -> str | None:
@@ -131,14 +179,44 @@ class DeemAdapter(ModelAdapter):
         """The text tokenized for `request` (DEEM's VQA prompt with its image block), for the run's prompt log."""
         return self.model.prompts([request.question])[0]
 
+    def preparer(self) -> DeemPreparer:
+        """Pixels and token ids for --workers processes (see DeemPreparer)."""
+        v = self.model.config.visual
+        return DeemPreparer(self.model.tokenizer, self.model.config.prompt, self.model.image_block, v.image_size,
+                            v.stride, self.config.max_batch)
+
+    def answer_prepared(self, batch: Sequence[Request], prepared: Any) -> list[Reply]:
+        """`answer`, taking each forward chunk's inputs from `prepared` (DeemPreparer's result); a chunk it does
+        not hold (the batch was halved after out-of-memory) is prepared here as usual."""
+        self._prepared = prepared
+        try:
+            return self._answer_modes(batch)
+        finally:
+            self._prepared = None
+
     # ---- helpers ---------------------------------------------------------------------------------------
     def _inputs(self, chunk: Sequence[Request]):
-        from .images import to_pixels
+        from .model.images import to_pixels
 
+        ready = None if self._prepared is None else self._prepared.get(tuple(r.id for r in chunk))
+        if ready is not None:
+            return self._on_device(*ready)
         v = self.model.config.visual
         pixels = to_pixels([r.image for r in chunk], v.image_size, min_side=v.stride, names=[r.id for r in chunk])
         input_ids, mask = self.model.tokenize_prompts([r.question for r in chunk])
         return pixels.to(self.device, self.dtype), input_ids, mask
+
+    def _on_device(self, pixels: Any, input_ids: Any, mask: Any):
+        """Prepared CPU inputs on the device; uint8 pixels become [0, 1] floats there, through a table computed
+        as `to_pixels` computes each value (float32 division by 255 in numpy), so they are bit-identical."""
+        torch = self._torch
+        if self._unit is None:
+            import numpy as np
+
+            self._unit = torch.from_numpy(np.arange(256, dtype=np.float32) / 255.0).to(self.device)
+        pixels = self._unit[pixels.to(self.device, non_blocking=True).long()]
+        return (pixels.to(self.dtype), input_ids.to(self.device, non_blocking=True),
+                mask.to(self.device, non_blocking=True))
 
 
 SHIPPED_PRESETS = ("deem-micro", "deem-micro-nocsr")
@@ -147,7 +225,7 @@ SHIPPED_PRESETS = ("deem-micro", "deem-micro-nocsr")
 def shipped_checkpoint(name: str) -> Path:
     """The packaged checkpoint of a shipped preset, checked to be complete (not its weights' integrity:
     loading does that) - a missing or truncated file names itself and the command that rebuilds it."""
-    from .micro.pipeline import WEIGHTS_DIR
+    from .model.checkpoint import WEIGHTS_DIR
 
     directory = WEIGHTS_DIR / name
     needed = ["deem_config.json", "deem.safetensors", "tokenizer/tokenizer.json", "llm/config.json",
@@ -159,27 +237,6 @@ def shipped_checkpoint(name: str) -> Path:
                                 "with `deem-eval train-micro --out runs/micro --ship` (about an hour on 2 CPU cores), "
                                 "or reinstall deem-eval.")
     return directory
-
-
-def _device(name: str):
-    import torch
-
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise DeemEvalError(f"device {name!r} requested but CUDA is not available")
-    return device
-
-
-def _dtype(name: str, device):
-    import torch
-
-    if name == "auto":
-        return torch.bfloat16 if device.type == "cuda" else torch.float32
-    if name in ("float16", "bfloat16") and device.type == "cpu":
-        print(f"deem: {name} on CPU is slow and poorly supported; consider -M dtype=float32", file=sys.stderr)
-    return getattr(torch, name)
 
 
 def checkpoint_label(path: Path) -> str:

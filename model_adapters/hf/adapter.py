@@ -9,6 +9,10 @@
   distribution over the tokenizer's single-token yes/no variants (generation.find_yes_no_tokens). With
   `both` and greedy decoding the probabilities come from the first step of `generate` (same prompt, same
   forward pass), so no second pass runs.
+- Input pipeline (`deem-eval run --workers N`): `preparer()` is the processor call alone (HFPreparer: images +
+  rendered prompts -> CPU tensors, per forward chunk), run in worker processes; the forward path only moves the
+  tensors to the device (`non_blocking`, from pinned memory on CUDA) and casts pixels to the model's dtype, so
+  answers equal those of `--workers 0` exactly.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from deem_eval.core.adapters import ModelAdapter, Request
+from deem_eval.core.adapters import ModelAdapter, Reply, Request
 from deem_eval.core.errors import DeemEvalError
 from deem_eval.core.images import load_rgb
 from deem_eval.model_adapters.generation import (
@@ -76,6 +80,46 @@ class HFConfig:
             raise ValueError(f"unknown preset {self.preset!r}; choose auto, none, {', '.join(PRESETS)}")
 
 
+@dataclass(frozen=True)
+class HFPreparer:
+    """The processor side of the hf adapter, without the model (picklable: it runs in --workers processes).
+
+    Called on a batch, it returns the CPU processor inputs of every forward chunk the adapter will run (the
+    batch longest prompt first, cut at `max_batch`), keyed by the chunk's request ids."""
+
+    processor: Any
+    prompt: PromptFormat
+    model_type: str
+    max_batch: int | None = None
+
+    def length_key(self, question: str) -> int:
+        tokenizer = getattr(self.processor, "tokenizer", self.processor)
+        return len(tokenizer(question, add_special_tokens=False).input_ids)
+
+    def encode(self, batch: Sequence[Request]) -> Any:
+        """Processor inputs (left-padded) on the CPU, as the processor returns them."""
+        texts = [self.prompt.render(self.processor, r.question) for r in batch]
+        images: list[Any] = [_image(r) for r in batch]
+        if self.model_type in NESTED_IMAGE_TYPES:
+            images = [[image] for image in images]
+        inputs = self.processor(images=images, text=texts, padding=True, return_tensors="pt")
+        inputs.pop("labels", None)       # PaliGemma's processor adds training labels
+        return inputs
+
+    def __call__(self, batch: Sequence[Request]) -> dict[tuple[str, ...], dict[str, Any]]:
+        ordered, _ = ordered_by_length(list(batch), lambda r: self.length_key(r.question))
+        size = self.max_batch or len(ordered)
+        chunks = [ordered[i:i + size] for i in range(0, len(ordered), size)]
+        return {tuple(r.id for r in chunk): dict(self.encode(chunk)) for chunk in chunks}
+
+
+def _image(request: Request) -> Any:
+    image = request.image
+    if image is None:
+        raise DeemEvalError(f"{request.id}: the hf adapter needs an image")
+    return load_rgb(image)   # paths are opened here; 16-bit images scaled, not clipped
+
+
 def _unescape(text: str) -> str:
     return text.replace("\\n", "\n").replace("\\t", "\t")
 
@@ -120,7 +164,8 @@ class HFAdapter(ModelAdapter):
         self.prompt: PromptFormat = resolve_prompt_format(
             self.processor, user_template=self.config.prompt_template or None,
             use_chat_template=self.config.use_chat_template, preset_template=self.preset.prompt_template,
-            system_prompt=self.config.system_prompt or None, suffix=self.config.prompt_suffix)
+            system_prompt=self.config.system_prompt or None, suffix=self.config.prompt_suffix,
+            preset_suffix=requested.prompt_suffix == PRESET_DEFAULT)
         self.scoring = self.config.scoring
         self.label = self.config.label or f"hf:{checkpoint.display_name}" + (
             ":logits" if self.scoring == "logits" else "")
@@ -128,6 +173,7 @@ class HFAdapter(ModelAdapter):
         self._first_step_probs: dict[str, float] = {}
         self._torch = torch
         self._checkpoint = checkpoint
+        self._prepared: dict[tuple[str, ...], dict[str, Any]] | None = None   # answer_prepared's inputs
 
     def content_fingerprint(self) -> str | None:
         """The checkpoint's snapshot commit or files' digest: a changed local model directory is a new run."""
@@ -167,20 +213,30 @@ class HFAdapter(ModelAdapter):
 
     @staticmethod
     def _image(request: Request) -> Any:
-        image = request.image
-        if image is None:
-            raise DeemEvalError(f"{request.id}: the hf adapter needs an image")
-        return load_rgb(image)   # paths are opened here; 16-bit images scaled, not clipped
+        return _image(request)
+
+    def preparer(self) -> HFPreparer:
+        """The processor call of `encode`, for --workers processes (see HFPreparer)."""
+        return HFPreparer(self.processor, self.prompt, self.model_type, self.config.max_batch)
+
+    def answer_prepared(self, batch: Sequence[Request], prepared: Any) -> list[Reply]:
+        """`answer`, taking each forward chunk's processor inputs from `prepared` (HFPreparer's result); a
+        chunk it does not hold (the batch was halved after out-of-memory) is encoded here as usual."""
+        self._prepared = prepared
+        try:
+            return self._answer_modes(batch)
+        finally:
+            self._prepared = None
 
     def encode(self, batch: Sequence[Request]) -> Any:
         """Processor inputs for a batch (left-padded), on the model's device, pixels in the model's dtype."""
-        texts = [self.prompt_text(r) for r in batch]
-        images: list[Any] = [self._image(r) for r in batch]
-        if self.model_type in NESTED_IMAGE_TYPES:
-            images = [[image] for image in images]
-        inputs = self.processor(images=images, text=texts, padding=True, return_tensors="pt")
-        inputs.pop("labels", None)       # PaliGemma's processor adds training labels
-        inputs = inputs.to(self.model.device)
+        ready = None if self._prepared is None else self._prepared.get(tuple(r.id for r in batch))
+        if ready is None:
+            inputs = HFPreparer(self.processor, self.prompt, self.model_type).encode(batch)
+            inputs = inputs.to(self.model.device)
+        else:   # prepared by a worker (pinned on CUDA): the copy overlaps whatever the device still runs
+            inputs = {k: v.to(self.model.device, non_blocking=True) if isinstance(v, self._torch.Tensor) else v
+                      for k, v in ready.items()}
         for key, value in inputs.items():
             if isinstance(value, self._torch.Tensor) and self._torch.is_floating_point(value):
                 inputs[key] = value.to(self.dtype)

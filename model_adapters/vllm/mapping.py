@@ -74,7 +74,7 @@ def prompt_setup(requested: VLLMConfig, processor: Any, model_type: str, path: s
     prompt = resolve_prompt_format(
         processor, user_template=config.prompt_template or None, use_chat_template=config.use_chat_template,
         preset_template=preset.prompt_template, system_prompt=config.system_prompt or None,
-        suffix=config.prompt_suffix)
+        suffix=config.prompt_suffix, preset_suffix=requested.prompt_suffix == PRESET_DEFAULT)
     return PromptSetup(preset, config, prompt)
 
 

@@ -23,8 +23,8 @@ import numpy as np
 from deem_eval.analysis.paired import BOOTSTRAP_DRAWS, cluster_bootstrap_ratios, percentile_interval
 from deem_eval.core.rng import derive_rng
 from deem_eval.scoring.metrics import PRED_UNKNOWN, PRED_YES, Estimate
+from deem_eval.views.leaderboard.board import Average, Column, Row
 from deem_eval.views.leaderboard.significance import Answers
-from deem_eval.views.leaderboard.table import Average, Column, Row
 
 RATIO_METRICS = ("accuracy", "yes_ratio", "unknown_rate", "precision", "recall", "f1")
 _TOLERANCE = 1e-9

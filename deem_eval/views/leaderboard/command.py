@@ -27,8 +27,8 @@ filters (--filter, repeatable, all must match; commas mean "or"):
 """
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        from deem_eval.views.leaderboard.board import METRICS
         from deem_eval.views.leaderboard.render import FORMATS
-        from deem_eval.views.leaderboard.table import METRICS
 
         parser.add_argument("run_dirs", nargs="*", type=Path, metavar="RUN_DIR",
                             help="run directories, or folders of them (default: results/runs)")

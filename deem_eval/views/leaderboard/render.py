@@ -18,7 +18,7 @@ from typing import Any
 
 from deem_eval.scoring.metrics import METRIC_INFO, Estimate
 from deem_eval.views.display import strip_controls, terminal_text
-from deem_eval.views.leaderboard.table import Leaderboard, Row
+from deem_eval.views.leaderboard.board import Leaderboard, Row
 
 FORMATS = ("terminal", "md", "csv", "json", "latex", "html")
 
@@ -107,35 +107,77 @@ def _plain_width(board: Leaderboard) -> int:
     return max(200, 15 * (len(_header(board)) - 2) + longest + 12)
 
 
-def print_terminal(board: Leaderboard, console=None) -> None:
+def print_terminal(board: Leaderboard, console: Any = None) -> None:
+    """The board as a rich table. No number is ever clipped: on a terminal too narrow for every column the
+    secondary columns (metrics other than the first, then the per-benchmark averages) are left out, named in
+    a note; piped or redirected output is plain at the width it needs."""
     from rich.console import Console
-    from rich.table import Table
 
     if console is None:
         console = Console()
-        if not console.is_terminal:            # piped or redirected: do not squeeze to 80 columns
-            console = Console(width=max(console.width, _plain_width(board)))
-    table = Table(title=terminal_text(_title(board)), title_justify="left", show_lines=False)
-    for i, name in enumerate(terminal_text(h) for h in _header(board)):
-        if i < 2:
-            table.add_column(name, justify="left" if i else "right", no_wrap=True)
-        else:
-            table.add_column(name, justify="right", overflow="fold", min_width=max(5, min(len(name), 8)))
-    measured, reported = board.measured, board.reported_rows
-    for row in measured:
-        table.add_row(_rank_text(row), terminal_text(row.model),
-                      *(_rich_cell(v, ci, m, b) for v, ci, m, b in _cells(board, row)))
-    if reported and board.reported is not None:
-        table.add_section()
-        table.add_row("", terminal_text(f"reported ({board.reported.short}, see notes)"), style="italic yellow")
-        for row in reported:
-            table.add_row(_rank_text(row), terminal_text(row.model),
-                          *(terminal_text(v) for v, _, _, _ in _cells(board, row)), style="italic yellow")
+    n_cols = len(board.columns) + len(board.averages)
+    keep = list(range(n_cols))
+    table = _terminal_table(board, keep)
+    if console.is_terminal:
+        for index in _droppable(board):
+            if _table_width(console, table) <= console.width:
+                break
+            keep.remove(index)
+            table = _terminal_table(board, keep)
+    width = max(console.width, _table_width(console, table))
+    if not console.is_terminal:                # piped or redirected: plain lines, never squeezed or wrapped
+        width = max(width, _plain_width(board))
+    if width != console.width:
+        console = Console(file=console.file, width=width, color_system=console.color_system,
+                          force_terminal=console.is_terminal)
     console.print(table)
+    dropped = [_header(board)[2 + i] for i in range(n_cols) if i not in keep]
+    if dropped:
+        console.print(strip_controls(f"left out for the terminal's width: {', '.join(dropped)} (widen the "
+                                     f"window, or use --format md / csv / json)"), highlight=False, markup=False)
     for line in _legend(board):
         console.print(strip_controls(line), highlight=False, markup=False)
     for note in board.notes:
         console.print("- " + strip_controls(note, keep="\n"), highlight=False, markup=False)
+
+
+def _droppable(board: Leaderboard) -> list[int]:
+    """Column indices a narrow terminal may leave out, the least important first: secondary metrics from the
+    right, then the per-benchmark averages (never the primary metric's columns or the overall average)."""
+    primary = board.columns[0].metric if board.columns else "accuracy"
+    secondary = [i for i, c in enumerate(board.columns) if c.metric != primary]
+    n = len(board.columns)
+    averages = [n + i for i, a in enumerate(board.averages) if board.average is None or a.key != board.average.key]
+    return secondary[::-1] + averages[::-1]
+
+
+def _terminal_table(board: Leaderboard, keep: list[int]) -> Any:
+    from rich.table import Table
+
+    header = _header(board)
+    table = Table(title=terminal_text(_title(board)), title_justify="left", show_lines=False)
+    table.add_column(terminal_text(header[0]), justify="right", no_wrap=True)
+    table.add_column(terminal_text(header[1]), justify="left", no_wrap=True)
+    for i in keep:
+        table.add_column(terminal_text(header[2 + i]), justify="right", no_wrap=True)
+    for row in board.measured:
+        cells = _cells(board, row)
+        table.add_row(_rank_text(row), terminal_text(row.model), *(_rich_cell(*cells[i]) for i in keep))
+    if board.reported_rows and board.reported is not None:
+        table.add_section()
+        table.add_row("", terminal_text(f"reported ({board.reported.short}, see notes)"), style="italic yellow")
+        for row in board.reported_rows:
+            cells = _cells(board, row)
+            table.add_row(_rank_text(row), terminal_text(row.model),
+                          *(terminal_text(cells[i][0]) for i in keep), style="italic yellow")
+    return table
+
+
+def _table_width(console: Any, table: Any) -> int:
+    """The width `table` needs with no cell wrapped or cut."""
+    from rich.measure import Measurement
+
+    return Measurement.get(console, console.options.update(width=10_000), table).maximum
 
 
 def _rich_cell(value: str, ci: str, marks: str, best: bool) -> str:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from deem_eval.analysis.paired import PairedComparison, compare, paired_mcnemar
 from deem_eval.analysis.scored_runs import ScoredRun, SplitCache, load_scored
 from deem_eval.run.catalog import RunInfo
-from deem_eval.views.leaderboard.table import Column, Leaderboard
+from deem_eval.views.leaderboard.board import Column, Leaderboard
 
 ALPHA = 0.05
 

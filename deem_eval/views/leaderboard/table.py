@@ -1,10 +1,11 @@
 """Build the leaderboard: rows are models, columns are benchmark subsets × metrics, each cell an estimate
 with its 95% interval.
 
-When RobustVQA or POPE runs are present the columns follow the DEEM paper's Table 1 (RVQA-A, RVQA-R,
-RVQA-V, POPE-R, POPE-P, POPE-A, average), read from each run's per-`subset` metrics; any other split gets
-one column per metric. By default POPE-style splits also get F1 and yes-ratio columns (the hallucination
-signal POPE exists for). With columns from two or more benchmarks each benchmark gets its own average too
+A benchmark whose class declares a `leaderboard` layout (deem_eval.core.benchmark.LeaderboardLayout, read
+through the BENCHMARKS registry) gets its named columns: RobustVQA and POPE follow the DEEM paper's Table 1
+(RVQA-A, RVQA-R, RVQA-V, POPE-R, POPE-P, POPE-A, average), read from each run's per-`subset` metrics; any
+other split gets one column per metric. The layout also names the default metrics (POPE-style splits also
+get F1 and yes-ratio columns, the hallucination signal POPE exists for). With columns from two or more benchmarks each benchmark gets its own average too
 ("RVQA avg", "POPE avg"), so a row that lacks another benchmark's columns still ranks within its own.
 Averages' intervals are paired image bootstraps (averages.py). Rendering lives in render.py.
 """
@@ -12,152 +13,109 @@ Averages' intervals are paired image bootstraps (averages.py). Rendering lives i
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 
+from deem_eval.core.benchmark import LeaderboardLayout, leaderboard_layout
 from deem_eval.core.errors import DeemEvalError, did_you_mean
-from deem_eval.scoring.metrics import METRIC_TABLE, Estimate
+from deem_eval.core.registry import BENCHMARKS
+from deem_eval.scoring.metrics import Estimate
+from deem_eval.views.leaderboard.averages import bootstrap_averages
+from deem_eval.views.leaderboard.board import MARKS, METRIC_SHORT, METRICS, Average, Cell, Column, Leaderboard, Row
 from deem_eval.views.leaderboard.reported import ReportedTable
 from deem_eval.views.leaderboard.runs import RunInfo, Selection
-
-# benchmark -> paper slots: (slot id, column label, accepted values of the run's `subset` group field)
-PAPER_SLOTS: dict[str, tuple[tuple[str, str, frozenset[str]], ...]] = {
-    "robustvqa": (("rvqa_a", "RVQA-A", frozenset({"a", "imagenet-a", "imagenet_a"})),
-                  ("rvqa_r", "RVQA-R", frozenset({"r", "imagenet-r", "imagenet_r"})),
-                  ("rvqa_v", "RVQA-V", frozenset({"v", "v2", "imagenet-v2", "imagenet_v2"}))),
-    "pope": (("pope_r", "POPE-R", frozenset({"random", "r"})),
-             ("pope_p", "POPE-P", frozenset({"popular", "p"})),
-             ("pope_a", "POPE-A", frozenset({"adversarial", "a"}))),
-}
-PAPER_FIELD = "subset"
-METRICS = tuple(m.name for m in METRIC_TABLE)
-METRIC_SHORT = {m.name: m.short for m in METRIC_TABLE}
-NOT_PERCENT = frozenset(m.name for m in METRIC_TABLE if not m.percent)
-
-MARKS = {"†": "incomplete run (samples not answered yet)", "‡": "run with failed samples",
-         "§": "run on a --limit subset of the split"}
+from deem_eval.views.leaderboard.significance import Answers, significant_best
 
 
-@dataclass(frozen=True)
-class Column:
-    key: str                       # stable id: "<split>|<field>=<value>|<metric>" or "<split>||<metric>"
-    label: str
-    metric: str
-    split: str
-    benchmark: str
-    field: str | None = None       # group field the cell is read from (None: overall)
-    value: str | None = None
-    slot: str | None = None        # paper slot (rvqa_a, ..., pope_a) for reported numbers
+class Layouts:
+    """The leaderboard layouts of benchmarks by name, read from the BENCHMARKS registry once per table.
 
-    @property
-    def percent(self) -> bool:
-        return self.metric not in NOT_PERCENT
+    A registered benchmark gets its class's `leaderboard` layout (None: generic columns). An unregistered one
+    named `<base>-<suffix>` after a registered base (as the corruption builder names what it derives: pope-c)
+    gets the base's derived layout (its metrics, no named columns); any other gets None."""
 
+    def __init__(self) -> None:
+        self._cache: dict[str, LeaderboardLayout | None] = {}
+        self._names: list[str] | None = None
 
-@dataclass
-class Cell:
-    estimate: Estimate | None
-    marks: str = ""
-    run: RunInfo | None = None
-    text: str | None = None        # reported numbers: the digits as printed
+    def names(self) -> list[str]:
+        if self._names is None:
+            self._names = BENCHMARKS.names()
+        return self._names
 
+    def get(self, benchmark: str) -> LeaderboardLayout | None:
+        if benchmark not in self._cache:
+            self._cache[benchmark] = self._resolve(benchmark)
+        return self._cache[benchmark]
 
-@dataclass(frozen=True)
-class Average:
-    label: str
-    metric: str
-    keys: tuple[str, ...]
-    key: str = "average"              # "average" (every benchmark) or "average|<benchmark>"
-    benchmark: str | None = None      # set for a per-benchmark average
+    def _resolve(self, benchmark: str) -> LeaderboardLayout | None:
+        if benchmark in self.names():
+            try:
+                return leaderboard_layout(BENCHMARKS.get(benchmark))
+            except DeemEvalError:          # registered but not loadable here: generic columns
+                return None
+        base, sep, _ = benchmark.rpartition("-")
+        if sep and base:
+            layout = self.get(base)
+            return layout.derived() if layout is not None else None
+        return None
 
+    def metrics(self, benchmark: str) -> list[str]:
+        layout = self.get(benchmark)
+        return list(layout.metrics) if layout is not None else ["accuracy"]
 
-@dataclass
-class Row:
-    kind: str                                  # "measured" | "reported"
-    model: str
-    cells: dict[str, Cell]
-    average: Estimate | None = None
-    rank: int | None = None
-    source: str | None = None                  # reported rows: the citation
-    paper_average: float | None = None         # reported rows: the AVG as printed
-    averages: dict[str, Estimate | None] = field(default_factory=dict)   # per-benchmark averages by key
+    def with_slots(self, wanted: frozenset[str] = frozenset()) -> list[tuple[str, LeaderboardLayout]]:
+        """(benchmark, layout) of the benchmarks with named columns, in column order. With `wanted` (slot ids)
+        only until every wanted slot is found, base benchmarks before derived ones (pope before pope-c), so
+        a table needs no more imports than its slots do; without, every registered benchmark."""
+        names = self.names()
+        derived = {n for n in names if any(n.startswith(f"{m}-") for m in names if m != n)}
+        found: list[tuple[str, LeaderboardLayout]] = []
+        missing = set(wanted)
+        for name in [n for n in names if n not in derived] + [n for n in names if n in derived]:
+            if wanted and not missing:
+                break
+            layout = self.get(name)
+            if layout is not None and layout.slots:
+                found.append((name, layout))
+                missing -= {s.id for s in layout.slots}
+        return sorted(found, key=lambda e: (e[1].order, e[0]))
 
-    def estimate(self, key: str) -> Estimate | None:
-        if key == "average":
-            return self.average
-        if key in self.averages:
-            return self.averages[key]
-        cell = self.cells.get(key)
-        return cell.estimate if cell else None
-
-
-@dataclass
-class Leaderboard:
-    columns: list[Column]
-    rows: list[Row]
-    average: Average | None
-    sort_label: str
-    descending: bool
-    notes: list[str] = field(default_factory=list)
-    marks_used: dict[str, str] = field(default_factory=dict)
-    selection: Selection | None = None
-    reported: ReportedTable | None = None
-    parser: str | None = None            # the one answer parser every measured cell comes from, if one
-    marked: dict[str, str] = field(default_factory=dict)   # column key -> the model whose cell is bold
-    benchmark_averages: list[Average] = field(default_factory=list)   # shown before the overall average
-
-    @property
-    def averages(self) -> list[Average]:
-        """Every average column, in display order: per benchmark, then the overall one."""
-        return self.benchmark_averages + ([self.average] if self.average else [])
-
-    @property
-    def measured(self) -> list[Row]:
-        return [r for r in self.rows if r.kind == "measured"]
-
-    @property
-    def reported_rows(self) -> list[Row]:
-        return [r for r in self.rows if r.kind == "reported"]
-
-    def is_marked(self, key: str, row: Row) -> bool:
-        """Whether the row's cell is bold: significantly ahead of every other row (see significance.py)."""
-        return row.kind == "measured" and self.marked.get(key) == row.model
+    def order(self, benchmark: str) -> tuple[int, str]:
+        layout = self.get(benchmark)
+        return (layout.order if layout is not None else 100, benchmark)
 
 
-# ---- columns ------------------------------------------------------------------------------------------
-
-def paper_slots(run: RunInfo) -> list[tuple[str, str, str]]:
-    """(slot, label, subset value) for the paper columns this run fills, in paper order."""
-    slots = PAPER_SLOTS.get(run.benchmark)
-    if not slots or not run.metrics:
+def paper_slots(run: RunInfo, layouts: Layouts | None = None) -> list[tuple[str, str, str]]:
+    """(slot, label, group value) for the named columns this run fills, in its layout's order."""
+    layout = (layouts or Layouts()).get(run.benchmark)
+    doc = run.document
+    if layout is None or not layout.slots or not run.metrics or doc is None:
         return []
-    values = run.metrics.get("groups", {}).get(PAPER_FIELD, {})
+    values = doc.group_values(layout.field)
     out = []
-    for slot, label, accepted in slots:
-        found = next((v for v in values if v.lower() in accepted), None)
+    for slot in layout.slots:
+        found = next((v for v in values if v.lower() in slot.values), None)
         if found is not None:
-            out.append((slot, label, found))
+            out.append((slot.id, slot.label, found))
     return out
 
 
-def default_metrics(benchmark: str) -> list[str]:
-    """Accuracy; for POPE-style splits also F1 and the yes-ratio (a model that says "yes" too often
-    hallucinates objects, and accuracy alone hides it)."""
-    return ["accuracy", "f1", "yes_ratio"] if benchmark.startswith("pope") else ["accuracy"]
+def default_metrics(benchmark: str, layouts: Layouts | None = None) -> list[str]:
+    """The benchmark's default metrics, as its layout declares them (accuracy without one); POPE-style splits
+    add F1 and the yes-ratio (a model that says "yes" too often hallucinates objects, and accuracy alone hides it)."""
+    return (layouts or Layouts()).metrics(benchmark)
 
 
-def benchmark_label(benchmark: str) -> str:
-    """Short name of a benchmark for its average column: the paper columns' prefix (RVQA, POPE), else its name."""
-    slots = PAPER_SLOTS.get(benchmark)
-    if slots:
-        prefixes = {label.split("-")[0] for _, label, _ in slots}
-        if len(prefixes) == 1:
-            return prefixes.pop()
-    return benchmark
+def benchmark_label(benchmark: str, layouts: Layouts | None = None) -> str:
+    """Short name of a benchmark for its average column: its layout's prefix (RVQA, POPE), else its name."""
+    layout = (layouts or Layouts()).get(benchmark)
+    return (layout.label if layout is not None else None) or benchmark
 
 
 def build_columns(runs: Sequence[RunInfo], metrics: Sequence[str] | None,
-                  reported_slots: frozenset[str] = frozenset()) -> tuple[list[Column], Average | None]:
+                  reported_slots: frozenset[str] = frozenset(),
+                  layouts: Layouts | None = None) -> tuple[list[Column], Average | None]:
     """Columns for the chosen runs; `reported_slots` adds paper columns that only reported rows fill."""
+    layouts = layouts or Layouts()
     for m in metrics or ():
         if m not in METRICS:
             raise did_you_mean(m, METRICS, "metric")
@@ -167,45 +125,49 @@ def build_columns(runs: Sequence[RunInfo], metrics: Sequence[str] | None,
     paper: dict[str, list[tuple[str, str, str, str]]] = {}        # benchmark -> [(split, slot, label, value)]
     generic: list[RunInfo] = []
     for split, run in sorted(splits.items()):
-        slots = paper_slots(run)
+        slots = paper_slots(run, layouts)
         if slots:
             paper.setdefault(run.benchmark, []).extend((split, s, label, v) for s, label, v in slots)
         else:
             generic.append(run)
-    for bench, bench_slots in PAPER_SLOTS.items():
-        have = {e[1] for e in paper.get(bench, [])}
-        for slot, label, _ in bench_slots:
-            if slot in reported_slots and slot not in have:
-                paper.setdefault(bench, []).append(("", slot, label, ""))
+    if reported_slots:
+        for bench, layout in layouts.with_slots(reported_slots):
+            have = {e[1] for e in paper.get(bench, [])}
+            for slot in layout.slots:
+                if slot.id in reported_slots and slot.id not in have:
+                    paper.setdefault(bench, []).append(("", slot.id, slot.label, ""))
     paper_metrics = list(metrics or [])
     if not paper_metrics:
-        for bench in paper or PAPER_SLOTS:
-            paper_metrics += [m for m in default_metrics(bench) if m not in paper_metrics]
+        for bench in paper:
+            paper_metrics += [m for m in layouts.metrics(bench) if m not in paper_metrics]
+        paper_metrics = paper_metrics or ["accuracy"]
     bare_accuracy = metrics is None or list(metrics) == ["accuracy"]
     columns: list[Column] = []
     paper_keys: list[str] = []                 # the average's columns: measured paper columns if any
     reported_keys: list[str] = []
     for metric in paper_metrics:
-        for bench, bench_slots in PAPER_SLOTS.items():
-            if metrics is None and metric not in default_metrics(bench):
+        for bench in sorted(paper, key=layouts.order):
+            bench_layout = layouts.get(bench)
+            assert bench_layout is not None    # only benchmarks with slots have paper entries
+            if metrics is None and metric not in bench_layout.metrics:
                 continue
-            entries = paper.get(bench, [])
+            entries = paper[bench]
             several = len({e[0] for e in entries if e[0]}) > 1
-            order = {slot: i for i, (slot, _, _) in enumerate(bench_slots)}
-            for split, slot, label, value in sorted(entries, key=lambda e: (order[e[1]], e[0])):
+            order = {slot.id: i for i, slot in enumerate(bench_layout.slots)}
+            for split, slot_id, label, value in sorted(entries, key=lambda e: (order[e[1]], e[0])):
                 if not split and metrics is None and metric != "accuracy":
                     continue                   # reported-only columns: the paper prints accuracy
                 text = label if metric == "accuracy" and bare_accuracy else f"{label} {METRIC_SHORT[metric]}"
                 if several and split:
                     text += f" ({split})"
-                key = f"{split}|{PAPER_FIELD}={value}|{metric}" if split else f"|{slot}|{metric}"
-                columns.append(Column(key, text, metric, split, bench, PAPER_FIELD if split else None,
-                                      value or None, slot))
+                key = f"{split}|{bench_layout.field}={value}|{metric}" if split else f"|{slot_id}|{metric}"
+                columns.append(Column(key, text, metric, split, bench, bench_layout.field if split else None,
+                                      value or None, slot_id))
                 if metric == paper_metrics[0] and not several:
                     (paper_keys if split else reported_keys).append(key)
     generic_keys: dict[str, list[str]] = {}
     for run in generic:
-        for metric in (metrics or default_metrics(run.benchmark)):
+        for metric in (metrics or layouts.metrics(run.benchmark)):
             key = f"{run.split_name}||{metric}"
             columns.append(Column(key, f"{run.split_name} {METRIC_SHORT[metric]}", metric, run.split_name,
                                   run.benchmark))
@@ -222,7 +184,8 @@ def build_columns(runs: Sequence[RunInfo], metrics: Sequence[str] | None,
     return columns, average
 
 
-def build_benchmark_averages(columns: Sequence[Column], average: Average | None) -> list[Average]:
+def build_benchmark_averages(columns: Sequence[Column], average: Average | None,
+                             layouts: Layouts | None = None) -> list[Average]:
     """One average per benchmark when the overall average spans two or more benchmarks; each over that
     benchmark's columns of the overall average (a benchmark with a single column gets none: it is that column).
     Benchmarks come from the runs' `benchmark` field, as the columns carry it."""
@@ -235,20 +198,16 @@ def build_benchmark_averages(columns: Sequence[Column], average: Average | None)
     if len(grouped) < 2:
         return []
     suffix = "" if average.metric == "accuracy" else f" {METRIC_SHORT[average.metric]}"
-    return [Average(f"{benchmark_label(bench)} avg{suffix}", average.metric, tuple(keys), f"average|{bench}", bench)
+    layouts = layouts or Layouts()
+    return [Average(f"{benchmark_label(bench, layouts)} avg{suffix}", average.metric, tuple(keys), f"average|{bench}", bench)
             for bench, keys in grouped.items() if len(keys) >= 2]
 
 
 # ---- cells and rows -----------------------------------------------------------------------------------
 
 def cell_for(run: RunInfo, column: Column) -> Cell:
-    metrics = run.metrics or {}
-    if column.field is None:
-        block = metrics.get("overall", {})
-    else:
-        block = metrics.get("groups", {}).get(column.field, {}).get(column.value, {})
-    raw = block.get(column.metric)
-    estimate = Estimate.from_json(raw) if isinstance(raw, dict) else None
+    doc = run.document
+    estimate = doc.estimate(column.metric, column.field, column.value) if doc is not None else None
     marks = ""
     if run.n_missing or (not run.complete and not run.n_failed):
         marks += "†"
@@ -284,8 +243,9 @@ def build(selection: Selection, *, metrics: Sequence[str] | None = None, sort: s
     slots: frozenset[str] = frozenset()
     if reported is not None:
         slots = frozenset(slot for r in reported.rows for slot, v in r.values.items() if v is not None)
-    columns, average = build_columns(runs, metrics, slots)
-    per_benchmark = build_benchmark_averages(columns, average)
+    layouts = Layouts()
+    columns, average = build_columns(runs, metrics, slots, layouts)
+    per_benchmark = build_benchmark_averages(columns, average, layouts)
     by_model: dict[str, dict[str, RunInfo]] = {}
     for run in runs:
         by_model.setdefault(run.label, {})[run.split_name] = run
@@ -296,8 +256,6 @@ def build(selection: Selection, *, metrics: Sequence[str] | None = None, sort: s
         _fill_averages(row, average, per_benchmark)
         rows.append(row)
     reported_rows = _reported_rows(reported, columns, average, per_benchmark) if reported else []
-    from deem_eval.views.leaderboard.averages import bootstrap_averages  # they import this module
-    from deem_eval.views.leaderboard.significance import Answers, significant_best
 
     answers = Answers()
     interval_notes = bootstrap_averages(rows, columns, [*per_benchmark, *([average] if average else [])], answers,
@@ -310,7 +268,7 @@ def build(selection: Selection, *, metrics: Sequence[str] | None = None, sort: s
     reported_rows = _sorted(reported_rows, sort_key, descending)
     board = Leaderboard(columns, rows + reported_rows, average, sort_label, descending,
                         selection=selection, reported=reported, benchmark_averages=list(per_benchmark))
-    board.notes, board.marks_used = _notes(board, selection, reported)
+    board.notes, board.marks_used = _notes(board, selection, reported, layouts)
     board.notes += interval_notes
     board.marked, bold_notes = significant_best(board, answers)
     board.notes += bold_notes
@@ -369,8 +327,8 @@ def _sorted(rows: list[Row], key: str, descending: bool) -> list[Row]:
     if key == "model":
         return sorted(rows, key=lambda r: r.model.lower(), reverse=descending)
     valued = [(e.value, r) for r in rows if (e := r.estimate(key)) is not None and e.value is not None]
-    have = [r for _, r in valued]
-    missing = [r for r in rows if r not in have]
+    have = {id(r) for _, r in valued}          # by identity: a list here made sorting quadratic in the rows
+    missing = [r for r in rows if id(r) not in have]
     valued.sort(key=lambda vr: (vr[0], vr[1].model.lower() if not descending else ""), reverse=descending)
     return [r for _, r in valued] + sorted(missing, key=lambda r: r.model.lower())
 
@@ -391,7 +349,8 @@ def _rank(rows: list[Row], key: str) -> None:
         row.rank = rank
 
 
-def _notes(board: Leaderboard, selection: Selection, reported: ReportedTable | None) -> tuple[list[str], dict]:
+def _notes(board: Leaderboard, selection: Selection, reported: ReportedTable | None,
+           layouts: Layouts | None = None) -> tuple[list[str], dict]:
     notes: list[str] = []
     used: dict[str, str] = {}
     problem_runs: dict[str, RunInfo] = {}
@@ -412,9 +371,7 @@ def _notes(board: Leaderboard, selection: Selection, reported: ReportedTable | N
             notes.append(f"{avg.label}: unweighted mean of the {len(avg.keys)} {avg.benchmark} columns, so a row "
                          f"without the other benchmarks' columns still ranks within {avg.benchmark} "
                          f"(--sort '{avg.label}')")
-    if any(c.metric == "yes_ratio" and c.benchmark.startswith("pope") for c in board.columns):
-        notes.append("yes%: the share of \"yes\" answers; POPE's questions are half yes, so far above 50 means the "
-                     "model says objects are there when they are not (hallucination)")
+    notes += _metric_notes(board.columns, layouts or Layouts())
     for sup in selection.superseded:
         notes.append(f"superseded: {sup.run.path} ({sup.run.label} on {sup.run.split_name}: {sup.reason}; "
                      f"showing {sup.by.path.name})")
@@ -437,6 +394,17 @@ def _notes(board: Leaderboard, selection: Selection, reported: ReportedTable | N
             notes.append(f"reported {reported.citation}: no columns in common with these runs "
                          f"(reported numbers are RobustVQA / POPE accuracy)")
     return notes, used
+
+
+def _metric_notes(columns: Sequence[Column], layouts: Layouts) -> list[str]:
+    """The notes the columns' benchmark layouts attach to the metrics shown (POPE's yes-ratio), once each."""
+    out: list[str] = []
+    for col in columns:
+        layout = layouts.get(col.benchmark)
+        for metric, note in layout.metric_notes if layout is not None else ():
+            if metric == col.metric and note not in out:
+                out.append(note)
+    return out
 
 
 def _parser_notes(runs: Sequence[RunInfo]) -> list[str]:

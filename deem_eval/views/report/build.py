@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from deem_eval import __version__
 from deem_eval.analysis.paired import PairedComparison, compare
 from deem_eval.analysis.plots import (
     PlotFiles,
@@ -35,13 +34,14 @@ from deem_eval.analysis.robustness import (
 from deem_eval.analysis.scored_runs import ScoredRun, SplitCache, load_scored
 from deem_eval.core.errors import did_you_mean
 from deem_eval.core.splits import Sample, Split
+from deem_eval.core.version import __version__
 from deem_eval.run.catalog import RunInfo
 from deem_eval.run.rundir import RunDir, SampleRecord
-from deem_eval.scoring.metrics import PRED_NO, PRED_YES, Estimate
+from deem_eval.scoring.metrics import PRED_NO, PRED_YES, Estimate, MetricsDocument
 from deem_eval.views.html import FILTER_JS, HtmlCell, bullet_list, esc, figure_svg, page, table, text_cell
 from deem_eval.views.leaderboard.render import html_notes, to_csv, to_html_table, to_json, to_markdown
 from deem_eval.views.leaderboard.significance import holm
-from deem_eval.views.leaderboard.table import Leaderboard
+from deem_eval.views.leaderboard.table import Layouts, Leaderboard
 
 MAX_ALL_PAIRS = 6          # up to this many models per split: every pair; more: each against the best
 DETAIL_METRICS = ("accuracy", "precision", "recall", "f1", "yes_ratio", "unknown_rate")
@@ -167,27 +167,42 @@ def _comparisons(data: ReportData, options: ReportOptions) -> list[PairedCompari
 
 def _hallucination_plot(data: ReportData, out_dir: Path, colors: dict[str, tuple]) -> PlotFiles | None:
     points = []
-    pope = [r for r in data.runs if r.benchmark == "pope"] or [r for r in data.runs if r.benchmark.startswith("pope")]
+    # runs of benchmarks whose leaderboard layout shows the yes-ratio (POPE): those with named columns first,
+    # else derived ones (pope-c), else every run
+    layouts = Layouts()
+    yes_layouts = {r.benchmark: lay for r in data.runs
+                   if (lay := layouts.get(r.benchmark)) is not None and "yes_ratio" in lay.metrics}
+    pope = ([r for r in data.runs if r.benchmark in yes_layouts and yes_layouts[r.benchmark].slots]
+            or [r for r in data.runs if r.benchmark in yes_layouts])
     chosen = pope or data.runs
     several = len({r.split_name for r in chosen}) > 1
     for run in chosen:
-        metrics = run.metrics or {}
-        subsets = metrics.get("groups", {}).get("subset", {})
-        blocks = subsets.items() if len(subsets) > 1 else [("all", metrics.get("overall", {}))]
-        for subset, block in blocks:
-            yes, f1 = (block.get("yes_ratio") or {}).get("value"), (block.get("f1") or {}).get("value")
-            if yes is not None and f1 is not None:
+        doc = run.document
+        if doc is None:
+            continue
+        for subset, group, value in _subset_blocks(doc, "all"):
+            yes, f1 = doc.estimate("yes_ratio", group, value), doc.estimate("f1", group, value)
+            if yes is not None and yes.value is not None and f1 is not None and f1.value is not None:
                 name = f"{run.split_name}: {subset}" if several else str(subset)
-                points.append(YesF1Point(run.label, run.split_name, name, yes, f1))
-    title = "POPE: yes-ratio vs F1" if pope else "yes-ratio vs F1 (no POPE runs; all splits)"
+                points.append(YesF1Point(run.label, run.split_name, name, yes.value, f1.value))
+    family = next((yes_layouts[r.benchmark].prefix for r in pope if yes_layouts[r.benchmark].prefix),
+                  None) or "POPE"
+    title = f"{family}: yes-ratio vs F1" if pope else f"yes-ratio vs F1 (no {family} runs; all splits)"
     return yes_ratio_vs_f1(points, out_dir, title=title, colors=colors)
+
+
+def _subset_blocks(doc: MetricsDocument | None, whole: str | None = None) -> list[tuple[str, str | None, str | None]]:
+    """(name, group field, value) of a run's per-`subset` metrics when it has two or more subsets; else, with
+    `whole`, the overall metrics under that name (else nothing)."""
+    values = doc.group_values("subset") if doc is not None else []
+    if len(values) > 1:
+        return [(v, "subset", v) for v in values]
+    return [(whole, None, None)] if whole is not None and doc is not None else []
 
 
 # ---- page ---------------------------------------------------------------------------------------------
 
-def _est_cell(est: Estimate | dict | None, percent: bool = True, *, signed: bool = False) -> HtmlCell:
-    if isinstance(est, dict):
-        est = Estimate.from_json(est)
+def _est_cell(est: Estimate | None, percent: bool = True, *, signed: bool = False) -> HtmlCell:
     if est is None or est.value is None:
         return HtmlCell("-")
     scale = 100.0 if percent else 1.0
@@ -248,7 +263,7 @@ def _section_runs(data: ReportData) -> str:
     for run in sorted(data.runs, key=lambda r: (r.split_name, r.label)):
         status = "complete" if run.complete else "; ".join(run.problems()) or "incomplete"
         rows.append(([text_cell(run.label, left=True), text_cell(run.split_name, left=True),
-                      text_cell(run.benchmark, left=True), text_cell((run.metrics or {}).get("parser", "?"), left=True),
+                      text_cell(run.benchmark, left=True), text_cell((run.document.parser if run.document else "") or "?", left=True),
                       text_cell(f"{run.n_answered}/{run.n_selected}"), text_cell(run.n_failed),
                       text_cell(status, left=True), text_cell((run.manifest.finished_utc or "-")[:19], left=True),
                       HtmlCell(f"<code>{esc(run.fingerprint[:12])}</code>", left=True),
@@ -265,15 +280,14 @@ def _section_details(data: ReportData) -> str:
         header = ["model", "group", "n"] + list(DETAIL_METRICS)
         rows = []
         for run in sorted(runs, key=lambda r: r.label):
-            metrics = run.metrics or {}
-            blocks = [("overall", metrics.get("overall", {}))]
-            subsets = metrics.get("groups", {}).get("subset", {})
-            if len(subsets) > 1:
-                blocks += [(f"subset={k}", v) for k, v in subsets.items()]
-            for name, block in blocks:
+            doc = run.document
+            blocks: list[tuple[str, str | None, str | None]] = [("overall", None, None)]
+            blocks += [(f"subset={v}", f, v) for _, f, v in _subset_blocks(doc)]
+            for name, group, value in blocks:
                 rows.append(([text_cell(run.label, left=True), text_cell(name, left=True),
-                              text_cell(block.get("n", 0))]
-                             + [_est_cell(block.get(m)) for m in DETAIL_METRICS], ""))
+                              text_cell(doc.n(group, value) if doc else 0)]
+                             + [_est_cell(doc.estimate(m, group, value) if doc else None) for m in DETAIL_METRICS],
+                             ""))
         parts.append(f"<h3>{esc(split)}</h3>" + table(header, rows))
     return "".join(parts) or "<p>No runs.</p>"
 

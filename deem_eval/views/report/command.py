@@ -22,8 +22,8 @@ to OUT/leaderboard.{md,csv,json}.
 """
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        from deem_eval.views.leaderboard.board import METRICS
         from deem_eval.views.leaderboard.command import add_reported_arguments
-        from deem_eval.views.leaderboard.table import METRICS
 
         parser.add_argument("run_dirs", nargs="*", type=Path, metavar="RUN_DIR",
                             help="run directories, or folders of them (default: results/runs)")

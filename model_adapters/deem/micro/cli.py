@@ -11,6 +11,7 @@ from pathlib import Path
 
 class TrainMicroCommand:
     name = "train-micro"
+    summary = "train DEEM-micro and its small world (micro-CLIP, micro-SD) offline, end to end"
     help = ("Train the small world DEEM stands on, offline, on SynthScenes: micro-CLIP (contrastive), micro-SD "
             "(diffusion teacher), a micro Llama, then DEEM-micro (stage 1 with CSR + MMFSNet, stage 2 instruction "
             "tuning) and DEEM-micro* (the same without CSR). Fixed seeds; resumable; --ship installs the result as "

@@ -23,8 +23,8 @@ from torch import nn
 
 from deem_eval.core.errors import DeemEvalError
 
-from ..config import CLIP_MEAN, CLIP_STD, ConvNeXtConfig, to_jsonable
-from ..convnext import ConvNeXt
+from ..model.config import CLIP_MEAN, CLIP_STD, ConvNeXtConfig, to_jsonable
+from ..model.convnext import ConvNeXt
 
 CONFIG_FILE = "micro_clip.json"
 WEIGHTS_FILE = "model.safetensors"
@@ -196,12 +196,12 @@ class Processor:
         return BatchEncoding({"input_ids": ids, "attention_mask": mask})
 
     def __call__(self, *, images: list[Any], return_tensors: str = "pt") -> dict[str, torch.Tensor]:
-        from ..images import to_pixels
+        from ..model.images import to_pixels
 
         return {"pixel_values": to_pixels(images, self.config.image_size, min_side=1)}
 
 
 def shipped_micro_clip() -> Path:
-    from .pipeline import WEIGHTS_DIR
+    from ..model.checkpoint import WEIGHTS_DIR
 
     return WEIGHTS_DIR / "micro-clip"

@@ -27,15 +27,15 @@ from typing import Any
 
 import torch
 
-from deem_eval import __version__
 from deem_eval.core.atomic import atomic_write_text
 from deem_eval.core.errors import DeemEvalError
+from deem_eval.core.version import __version__
 
+from ..model.checkpoint import WEIGHTS_DIR
 from .loop import LoopConfig, is_done, mark_done
 from .world import WorldConfig
 
 MANIFEST = "train_micro.json"
-WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 SHIPPED = ("deem-micro", "deem-micro-nocsr", "micro-clip")
 
 
@@ -155,8 +155,7 @@ def train_micro(out: Path, *, plan: MicroPlan = FULL, resume: bool = False, prog
         atomic_write_text(manifest_path, json.dumps(manifest, indent=1, sort_keys=True) + "\n")
 
     save()
-    from ..tiny_tokenizer import tiny_tokenizer
-    from .tasks import tokenizer_corpus
+    from ..model.tiny_tokenizer import micro_corpus, tiny_tokenizer
     from .world import load_or_render
 
     world = _phase(manifest, "world", lambda: load_or_render(out / "world", plan.world,
@@ -164,7 +163,7 @@ def train_micro(out: Path, *, plan: MicroPlan = FULL, resume: bool = False, prog
     fingerprint = world.fingerprint()
     manifest["data_fingerprint"] = fingerprint
     save()
-    tokenizer = tiny_tokenizer(1024, tokenizer_corpus())
+    tokenizer = tiny_tokenizer(1024, micro_corpus())
     provenance = {"data_fingerprint": fingerprint, "data_stream": "deem-micro-train", "command": command,
                   "created_by": f"deem-eval {__version__}"}
     clip = _phase(manifest, "micro-clip",
@@ -243,7 +242,7 @@ def _llm_phase(directory: Path, world, tokenizer, plan: MicroPlan, progress) -> 
 
 def stage_for(name: str, sp: StagePlan, csr: bool, csr_batch: int = 0):
     """The checked-in stage config at micro scale (see MicroPlan)."""
-    from ..stages import load_stage
+    from ..training.stages import load_stage
 
     overrides = [f"steps={sp.steps}", f"batch_size={sp.batch_size}", f"optim.lr={sp.lr}", f"optim.warmup={sp.warmup}",
                  "image_size=64", "diffusion_size=32", f"csr_batch={csr_batch}"]
@@ -258,7 +257,7 @@ def build_micro_model(variant: str, clip, llm_dir: Path, seed: int = 0):
     """DEEM-micro with micro-CLIP's trunk and the pretrained micro-LLM (DEEM's own modules seeded)."""
     from transformers import LlamaForCausalLM
 
-    from ..presets import build_model, get_preset
+    from ..model.presets import build_model, get_preset
 
     model = build_model(get_preset(variant), seed=seed)
     model.visual.encoder.trunk.load_state_dict(clip.trunk.state_dict(), strict=True)
@@ -271,11 +270,11 @@ def build_micro_model(variant: str, clip, llm_dir: Path, seed: int = 0):
 
 def _deem_phase(out: Path, variant: str, stage_name: str, csr: bool, world, clip, teacher_dir: Path, llm_dir: Path,
                 plan: MicroPlan, provenance, progress) -> Path:
-    from ..checkpoint import load_checkpoint
-    from ..diffusion import build_teacher
-    from ..mmfs import MMFSNet
-    from ..presets import get_preset
-    from ..train import MMFS_FILE, train_stage
+    from ..model.checkpoint import load_checkpoint
+    from ..model.presets import get_preset
+    from ..training.diffusion import build_teacher
+    from ..training.mmfs import MMFSNet
+    from ..training.train import MMFS_FILE, train_stage
     from .tasks import questions
 
     directory = out / variant / stage_name

@@ -16,12 +16,8 @@ import numpy as np
 
 from deem_eval.core.rng import derive_rng
 
-from .world import TRAIN_STREAM, World, article
-
-MAIN_OBJECT = "Is {class} the main object in this image? Please answer yes or no."
-MAIN_OBJECT_ALT = "Is the main object in this image {a} {class}? Please answer yes or no."
-THERE_IS = "Is there {a} {class} in the image?"
-WHAT_IS = "What is the main object in this image?"
+from ..model.tiny_tokenizer import MAIN_OBJECT, MAIN_OBJECT_ALT, THERE_IS, WHAT_IS, fill
+from .world import TRAIN_STREAM, World
 
 
 @dataclass(frozen=True)
@@ -29,10 +25,6 @@ class QA:
     index: int        # world item
     question: str
     answer: str
-
-
-def fill(template: str, name: str) -> str:
-    return template.replace("{a}", article(name)).replace("{class}", name)
 
 
 def _look_alikes(category: str) -> list[str]:
@@ -86,21 +78,3 @@ def questions(world: World, seed: int, per_image: int = 4) -> list[QA]:
 def _uniform_other(rng: np.random.Generator, names, exclude: set[str]) -> str:
     pool = [n for n in names if n not in exclude]
     return pool[int(rng.integers(len(pool)))]
-
-
-def tokenizer_corpus() -> tuple[str, ...]:
-    """Lines the DEEM-micro tokenizer is trained on: the default tiny corpus plus every category in every
-    caption and question form, so each class name is a handful of tokens and yes/no stay single tokens."""
-    from deem_eval.benchmarks.synthscenes import CATEGORY_NAMES, SCENE_NAMES
-
-    from ..tiny_tokenizer import corpus
-
-    lines = list(corpus())
-    for name in CATEGORY_NAMES:
-        for template in (MAIN_OBJECT, MAIN_OBJECT_ALT, THERE_IS, "a photo of {a} {class}.",
-                         "{a} {class} on a plain background.", "{a} {class} in a scene."):
-            lines.append(fill(template, name))
-    for scene in SCENE_NAMES:
-        lines.append(f"a {scene} scene with a cat, a dog and a tree.")
-    lines.append(WHAT_IS)
-    return tuple(lines)

@@ -22,7 +22,7 @@ from .world import World
 
 
 def corpus(world: World, seed: int) -> list[str]:
-    from ..config import PromptConfig
+    from ..model.config import PromptConfig
 
     prompt = PromptConfig()
     lines = [it.caption for it in world.items]
@@ -34,7 +34,7 @@ def train_llm(directory: Path, world: World, tokenizer, *, loop: LoopConfig, bat
               progress: bool = True) -> tuple[Any, list[dict[str, Any]]]:
     from transformers import LlamaForCausalLM
 
-    from ..presets import DEEM_MICRO, llama_config
+    from ..model.presets import DEEM_MICRO, llama_config
 
     llm = seeded(lambda: LlamaForCausalLM(llama_config(DEEM_MICRO.llm)), seed, "micro-llm")
     lines = corpus(world, seed)

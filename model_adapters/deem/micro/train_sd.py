@@ -41,7 +41,7 @@ IMAGE_PX = 32
 
 def teacher_pixels(world: World, indices: np.ndarray) -> torch.Tensor:
     """[-1, 1] images at the teacher's size, by the same preprocessing CSR applies (to_pixels)."""
-    from ..images import to_pixels
+    from ..model.images import to_pixels
     from .world import image
 
     return to_pixels([image(world, int(i)) for i in indices], IMAGE_PX, min_side=1, value_range=(-1.0, 1.0))
@@ -131,8 +131,8 @@ def conditioning_gap(unet, scheduler, clip: MicroClip, tokenizer, world: World, 
     empty caption, same noise and timesteps (squeezed to 200..799 as CSR draws them)."""
     from deem_eval.benchmarks.synthscenes import CATEGORY_NAMES
 
-    from ..diffusion import squeeze_timesteps
-    from .world import article
+    from ..model.tiny_tokenizer import article
+    from ..training.diffusion import squeeze_timesteps
 
     held = held_out_split(world)[1]
     right: list[torch.Tensor] = []

@@ -27,6 +27,8 @@ import numpy as np
 from deem_eval.core.errors import DeemEvalError
 from deem_eval.core.rng import derive_rng
 
+from ..model.tiny_tokenizer import article
+
 TRAIN_STREAM = "deem-micro-train"
 FORMAT = 1
 WORLD_FILE = "world.npz"
@@ -52,10 +54,6 @@ class WorldItem:
     objects: tuple[str, ...]     # distinct categories present, in drawing order
     main: str | None             # single-object pictures: the category
     scene: str | None            # scenes: the scene type
-
-
-def article(name: str) -> str:
-    return "an" if name[0] in "aeiou" else "a"
 
 
 def _listing(names: Sequence[str]) -> str:

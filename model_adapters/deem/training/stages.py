@@ -1,8 +1,10 @@
 """DEEM's training stages as data: checked-in TOML files whose values are the official ones, overridable.
 
-    model_adapters/deem/configs/pretrain.toml   stage 1: captions + 5 * CSR; LLM frozen but its cross-attention
-                                                blocks; ConvNeXt trunk trainable; MMFSNet trained; UNet frozen
-    model_adapters/deem/configs/sft.toml        stage 2: answers only + 5 * CSR; LLM trainable; trunk frozen
+    configs/pretrain.toml   stage 1: captions + 5 * CSR; LLM frozen but its cross-attention blocks;
+                            ConvNeXt trunk trainable; MMFSNet trained; UNet frozen
+    configs/sft.toml        stage 2: answers only + 5 * CSR; LLM trainable; trunk frozen
+
+(in model_adapters/deem/training/, installed as package data)
 
 `load_stage(name_or_path, overrides)` reads one (a name means the checked-in file), applies `key=value`
 overrides such as `optim.lr=3e-4` or `steps=200` (typed by the field; an unknown key lists the valid ones),
@@ -20,7 +22,7 @@ from typing import Any
 
 from deem_eval.core.errors import DeemEvalError
 
-from .config import to_jsonable
+from ..model.config import to_jsonable
 
 CONFIG_DIR = Path(__file__).parent / "configs"
 STAGES = ("pretrain", "sft")

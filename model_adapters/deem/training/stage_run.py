@@ -40,10 +40,10 @@ def build_parts(args: argparse.Namespace, stage, device) -> tuple[Any, Any, Any,
     """(model, teacher or None, MMFSNet or None, provenance)."""
     from safetensors.torch import load_file
 
-    from .checkpoint import load_checkpoint
+    from ..model.checkpoint import load_checkpoint
+    from ..model.presets import build_model, get_preset
     from .diffusion import build_teacher, diffusion_config_for
     from .mmfs import MMFSNet
-    from .presets import build_model, get_preset
     from .train import MMFS_FILE
 
     expect = get_preset(args.preset) if args.preset else None
@@ -78,7 +78,7 @@ def build_parts(args: argparse.Namespace, stage, device) -> tuple[Any, Any, Any,
 
 
 def run_stage_command(args: argparse.Namespace) -> int:
-    from .adapter import _device
+    from ..model.devices import resolve_device
     from .stages import load_stage
     from .train import train_stage
 
@@ -86,7 +86,7 @@ def run_stage_command(args: argparse.Namespace) -> int:
     if args.print_groups:
         return print_groups(args, stage)
     data = caption_data(args) if stage.loss == "caption" else answer_data(args)
-    device = _device(args.device)
+    device = resolve_device(args.device)
     model, teacher, mmfs, provenance = build_parts(args, stage, device)
     provenance["data"] = getattr(data, "source", "")
     result = train_stage(model, stage, data, args.out, teacher=teacher, mmfs=mmfs, seed=args.seed,
@@ -102,8 +102,8 @@ def run_stage_command(args: argparse.Namespace) -> int:
 
 def print_groups(args: argparse.Namespace, stage) -> int:
     """Every trainable parameter with its group, learning rate and weight decay (no training)."""
+    from ..model.presets import build_model, get_preset
     from .optim import parameter_table
-    from .presets import build_model, get_preset
     from .train import named_trainables
 
     model = build_model(get_preset(args.preset or "deem-tiny"), seed=args.seed)

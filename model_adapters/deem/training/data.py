@@ -197,7 +197,7 @@ class _ShardExamples(Sequence[Example]):
         return len(self.samples)
 
     def __getitem__(self, index):
-        from .images import UnreadableImage, open_rgb
+        from ..model.images import UnreadableImage, open_rgb
 
         sample = self.samples[int(index)]
         where = f"{sample.shard}:{sample.image.name}"

@@ -1,7 +1,7 @@
 """Parity table: deem-eval's corruptions against imagecorruptions 1.1.2, every corruption x severity.
 
-    .venv/bin/python benchmarks/perf/corruptions_parity.py                    # 224 px, 4 photos + 1 SynthScenes
-    .venv/bin/python benchmarks/perf/corruptions_parity.py --size 96 --corruptions frost,fog
+    .venv/bin/python tests/perf/corruptions_parity.py                    # 224 px, 4 photos + 1 SynthScenes
+    .venv/bin/python tests/perf/corruptions_parity.py --size 96 --corruptions frost,fog
 
 Columns: MAD and p99 = mean and 99th percentile of |ours - reference| in grey levels, with our code fed
 the reference's own random stream (so stochastic corruptions compare pixel for pixel too); for stochastic

@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any, overload
 from deem_eval.core.errors import DeemEvalError
 from deem_eval.core.jsonio import read_json_records
 
-from .images import open_rgb
+from ..model.images import open_rgb
 
 if TYPE_CHECKING:
     from PIL import Image

@@ -12,6 +12,7 @@ def _path(text: str) -> Path:
 
 class AlignCommand:
     name = "align"
+    summary = "train DEEM: its stages (--stage pretrain|sft) or CSR alone (diffusion-aligned encoder)"
     help = ("CSR: train an image encoder with the noise-prediction loss of a frozen diffusion UNet conditioned on "
             "the encoder's tokens (DEEM), plus next-token loss on captions. Works on a DEEM model or on an HF "
             "LLaVA-style model's vision tower (LLaVA + CSR).")
@@ -29,7 +30,7 @@ class AlignCommand:
 """
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
-        s = parser.add_argument_group("DEEM's training stages (see model_adapters/deem/configs/)")
+        s = parser.add_argument_group("DEEM's training stages (see model_adapters/deem/training/configs/)")
         s.add_argument("--stage", help="pretrain | sft | a stage TOML file: DEEM's stage 1 (captions + 5 CSR, MMFSNet) "
                                        "or stage 2 (answers + 5 CSR). Without it: the CSR-only run below")
         s.add_argument("--set", action="append", metavar="KEY=VALUE",

@@ -1,8 +1,8 @@
 """Throughput of the `hf` adapter: batching and logit scoring.
 
-    python benchmarks/perf/hf_throughput.py                     # tiny random LLaVA on CPU
-    python benchmarks/perf/hf_throughput.py --real-size         # LLaVA-1.5-7B architecture, bf16, CUDA
-    python benchmarks/perf/hf_throughput.py --real-size --smoke # the same code path, scaled down, on CPU
+    python tests/perf/hf_throughput.py                     # tiny random LLaVA on CPU
+    python tests/perf/hf_throughput.py --real-size         # LLaVA-1.5-7B architecture, bf16, CUDA
+    python tests/perf/hf_throughput.py --real-size --smoke # the same code path, scaled down, on CPU
 
 1. Tiny model (CPU, the test checkpoint: CLIP vision tower + 2-layer Llama, saved and loaded through the
    adapter): samples/s of `generate` at batch 1 vs batch 16, and of `yes_probability` (one forward pass)

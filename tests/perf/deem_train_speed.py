@@ -1,6 +1,6 @@
 """DEEM training-stage step times, side by side in one run, and DEEM-micro's answer rate.
 
-    python benchmarks/perf/deem_train_speed.py [--steps 8] [--threads 1]
+    python tests/perf/deem_train_speed.py [--steps 8] [--threads 1]
 
 1. deem-tiny, one process: s/step of stage 1 (pretrain: captions + 5 CSR through the frozen tiny UNet with
    MMFSNet) and stage 2 (sft: answers + 5 CSR), each with and without CSR (csr_weight 0), same data, same
@@ -30,10 +30,10 @@ import sys, torch
 torch.set_num_threads(1)
 sys.path.insert(0, {repo!r})
 from pathlib import Path
-from benchmarks.perf.deem_train_speed import caption_examples, answer_examples
-from deem_eval.model_adapters.deem.presets import DEEM_TINY, build_model
-from deem_eval.model_adapters.deem.stages import load_stage
-from deem_eval.model_adapters.deem.train import train_stage
+from tests.perf.deem_train_speed import caption_examples, answer_examples
+from deem_eval.model_adapters.deem.model.presets import DEEM_TINY, build_model
+from deem_eval.model_adapters.deem.training.stages import load_stage
+from deem_eval.model_adapters.deem.training.train import train_stage
 stage = load_stage("sft", ["steps={steps}", "global_batch=8", "csr_weight=0.0", "image_size=32"])
 train_stage(build_model(DEEM_TINY, seed=0), stage, answer_examples(64), Path(sys.argv[1]), seed=0, progress=False)
 '''
@@ -55,11 +55,11 @@ def answer_examples(n: int):
 
 
 def stage_seconds(name: str, csr: bool, steps: int, out: Path) -> float:
-    from deem_eval.model_adapters.deem.diffusion import build_teacher
-    from deem_eval.model_adapters.deem.mmfs import MMFSNet
-    from deem_eval.model_adapters.deem.presets import DEEM_TINY, build_model
-    from deem_eval.model_adapters.deem.stages import load_stage
-    from deem_eval.model_adapters.deem.train import train_stage
+    from deem_eval.model_adapters.deem.model.presets import DEEM_TINY, build_model
+    from deem_eval.model_adapters.deem.training.diffusion import build_teacher
+    from deem_eval.model_adapters.deem.training.mmfs import MMFSNet
+    from deem_eval.model_adapters.deem.training.stages import load_stage
+    from deem_eval.model_adapters.deem.training.train import train_stage
 
     overrides = [f"steps={steps}", "global_batch=8", "image_size=32", "diffusion_size=32"]
     stage = load_stage(name, overrides + ([] if csr else ["csr_weight=0.0"]))

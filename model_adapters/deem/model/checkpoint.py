@@ -23,8 +23,8 @@ from typing import Literal
 
 import torch
 
-from deem_eval import __version__
 from deem_eval.core.errors import DeemEvalError
+from deem_eval.core.version import __version__
 
 from .config import DeemConfig, config_differences
 
@@ -32,6 +32,9 @@ CONFIG_FILE = "deem_config.json"
 WEIGHTS_FILE = "deem.safetensors"
 TOKENIZER_DIR = "tokenizer"
 FORMAT = 1
+#: The shipped checkpoints (DEEM-micro, DEEM-micro*, micro-CLIP), package data next to this package:
+#: model_adapters/deem/weights/<name>/ (written by `deem-eval train-micro --ship`).
+WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 
 
 def own_state(model) -> dict[str, torch.Tensor]:
@@ -59,7 +62,7 @@ def read_meta(directory: Path) -> dict:
     path = Path(directory) / CONFIG_FILE
     if not path.is_file():
         raise DeemEvalError(f"{directory}: not a DEEM checkpoint (no {CONFIG_FILE}); save one with "
-                            "`deem-eval align` or deem_eval.model_adapters.deem.checkpoint.save_checkpoint")
+                            "`deem-eval align` or deem_eval.model_adapters.deem.model.checkpoint.save_checkpoint")
     meta = json.loads(path.read_text(encoding="utf-8"))
     if meta.get("format") != FORMAT:
         raise DeemEvalError(f"{path}: checkpoint format {meta.get('format')!r} is not supported (expected {FORMAT})")

@@ -1,8 +1,8 @@
 """Throughput of RobustVQA negative mining with the CLIP miner (images/s), batch 1 vs batch 64.
 
-    python benchmarks/perf/robustvqa_mining.py                   # tiny random CLIP on CPU
-    python benchmarks/perf/robustvqa_mining.py --real-size       # CLIP ViT-L/14-336 architecture, fp16, CUDA
-    python benchmarks/perf/robustvqa_mining.py --real-size --clip-model openai/clip-vit-large-patch14-336
+    python tests/perf/robustvqa_mining.py                   # tiny random CLIP on CPU
+    python tests/perf/robustvqa_mining.py --real-size       # CLIP ViT-L/14-336 architecture, fp16, CUDA
+    python tests/perf/robustvqa_mining.py --real-size --clip-model openai/clip-vit-large-patch14-336
 
 1. Tiny CLIP (CPU; the test checkpoint of tests/hf_tiny.py, saved and loaded with from_pretrained):
    --images PNGs (default 256, 160x120 noise, like small JPEG-decoded photos) in an ImageNet-A style

@@ -34,7 +34,7 @@ from typing import Any, cast
 import torch
 from torch import nn
 
-from .deform_attn import DeformableCrossAttention
+from ..model.deform_attn import DeformableCrossAttention
 
 
 def cell_centres(height: int, width: int, device: torch.device | None = None) -> torch.Tensor:

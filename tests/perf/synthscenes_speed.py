@@ -1,6 +1,6 @@
 """SynthScenes generation speed.
 
-    python benchmarks/perf/synthscenes_speed.py [--images 500] [--workers 2]
+    python tests/perf/synthscenes_speed.py [--images 500] [--workers 2]
 
 1. `generate()` of N scenes at 224 px and at 64 px on one process (rendering + PNG writing + JSON), in
    ms/image and as a ratio to the target (500 images at 224 px in <= 5 s, i.e. 10 ms/image).

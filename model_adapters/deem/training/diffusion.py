@@ -20,7 +20,7 @@ from torch import nn
 
 from deem_eval.core.errors import DeemEvalError
 
-from .config import DiffusionConfig
+from ..model.config import DiffusionConfig
 
 if TYPE_CHECKING:
     # (the concrete modules: diffusers' top-level names type-check as its torch-less placeholder classes)
@@ -111,7 +111,7 @@ def build_teacher(config: DiffusionConfig, *, seed: int = 0, device: str | torch
     from diffusers.models.unets.unet_2d_condition import UNet2DConditionModel
     from diffusers.schedulers.scheduling_ddpm import DDPMScheduler
 
-    from .init import init_generic, move_
+    from ..model.init import init_generic, move_
 
     vae: AutoencoderKL | None
 
@@ -123,7 +123,7 @@ def build_teacher(config: DiffusionConfig, *, seed: int = 0, device: str | torch
         init_generic(unet, seed, "diffusion.unet")
         init_generic(vae, seed, "diffusion.vae")
     else:
-        from .presets import resolve_source
+        from ..model.presets import resolve_source
 
         path = resolve_source("diffusion", config.source, components=components, download=download)
         if path is None:
@@ -146,7 +146,7 @@ def build_teacher(config: DiffusionConfig, *, seed: int = 0, device: str | torch
 def diffusion_config_for(spec: str) -> DiffusionConfig:
     """A teacher config from a CLI spec: "sd-2.1-base", "random-tiny", a directory, or "hub:org/name"
     (condition width: whatever that UNet takes)."""
-    from .presets import DEEM_TINY
+    from ..model.presets import DEEM_TINY
 
     if spec == "random-tiny":
         return DEEM_TINY.diffusion

@@ -1,8 +1,8 @@
 """DEEM speed: the CSR training step and `deem` inference throughput.
 
-    python benchmarks/perf/deem_speed.py                       # deem-tiny on CPU
-    python benchmarks/perf/deem_speed.py --real-size           # deem-7b shapes, random bf16 weights, CUDA
-    python benchmarks/perf/deem_speed.py --real-size --llm-layers 8   # the same with a shorter LLM (stated)
+    python tests/perf/deem_speed.py                       # deem-tiny on CPU
+    python tests/perf/deem_speed.py --real-size           # deem-7b shapes, random bf16 weights, CUDA
+    python tests/perf/deem_speed.py --real-size --llm-layers 8   # the same with a shorter LLM (stated)
 
 1. deem-tiny (CPU): CSR step time (forward + backward + AdamW step over the encoder side, diffusion loss
    only and with captions) per step and per image; inference samples/s of beam-3 generation and of logit
@@ -63,7 +63,7 @@ def _sync(device) -> None:
 
 def inference(model, device, dtype, batch: int, *, repeats: int, new_tokens: int) -> dict:
     """samples/s of beam-3 generation and of one-pass logit scoring at one batch size."""
-    from deem_eval.model_adapters.deem.images import to_pixels
+    from deem_eval.model_adapters.deem.model.images import to_pixels
 
     images = _images(batch, 96)
     questions = [QUESTIONS[i % len(QUESTIONS)] for i in range(batch)]
@@ -98,7 +98,7 @@ def csr_step_time(target, teacher, device, *, batch: int, steps: int, captions: 
     import torch
 
     from deem_eval.core.rng import derive_torch_generator
-    from deem_eval.model_adapters.deem.csr import csr_losses
+    from deem_eval.model_adapters.deem.training.csr import csr_losses
 
     images = _images(batch, 96)
     caps = [f"a photo of a dog on a beach, number {i}" for i in range(batch)] if captions else [None] * batch
@@ -130,9 +130,9 @@ def report_inference(title: str, small: dict, big: dict, big_batch: int) -> None
 def tiny(args) -> None:
     import torch
 
-    from deem_eval.model_adapters.deem.csr import DeemCsrTarget
-    from deem_eval.model_adapters.deem.diffusion import build_teacher
-    from deem_eval.model_adapters.deem.presets import DEEM_TINY, build_model
+    from deem_eval.model_adapters.deem.model.presets import DEEM_TINY, build_model
+    from deem_eval.model_adapters.deem.training.csr import DeemCsrTarget
+    from deem_eval.model_adapters.deem.training.diffusion import build_teacher
 
     torch.set_num_threads(args.threads)
     device = torch.device("cpu")
@@ -154,10 +154,10 @@ def tiny(args) -> None:
 def real_size(args) -> None:
     import torch
 
-    from deem_eval.model_adapters.deem.config import DiffusionConfig
-    from deem_eval.model_adapters.deem.csr import DeemCsrTarget
-    from deem_eval.model_adapters.deem.diffusion import build_teacher
-    from deem_eval.model_adapters.deem.presets import DEEM_7B, SD_SCHEDULER, build_model
+    from deem_eval.model_adapters.deem.model.config import DiffusionConfig
+    from deem_eval.model_adapters.deem.model.presets import DEEM_7B, SD_SCHEDULER, build_model
+    from deem_eval.model_adapters.deem.training.csr import DeemCsrTarget
+    from deem_eval.model_adapters.deem.training.diffusion import build_teacher
 
     dtype = torch.bfloat16
     llm = dataclasses.replace(DEEM_7B.llm, num_layers=args.llm_layers)
@@ -196,8 +196,8 @@ def real_size(args) -> None:
 
 
 def smoke_config(config):
-    from deem_eval.model_adapters.deem.config import ConvNeXtConfig
-    from deem_eval.model_adapters.deem.presets import TINY_UNET, TINY_VAE
+    from deem_eval.model_adapters.deem.model.config import ConvNeXtConfig
+    from deem_eval.model_adapters.deem.model.presets import TINY_UNET, TINY_VAE
 
     visual = dataclasses.replace(config.visual, convnext=ConvNeXtConfig(depths=(1, 1, 1, 1), dims=(16, 32, 48, 64)),
                                  image_size=64, feature_dim=64, num_queries=8, width=32, layers=2, heads=2,

@@ -29,6 +29,40 @@ def corpus() -> list[str]:
     return lines
 
 
+# ---- DEEM-micro's tokenizer (preset tokenizer_source "micro") --------------------------------------------
+# The question forms DEEM-micro is taught (micro/tasks.py) live here because its tokenizer is trained on them:
+# building the preset's tokenizer must not need the training pipeline.
+
+MAIN_OBJECT = "Is {class} the main object in this image? Please answer yes or no."
+MAIN_OBJECT_ALT = "Is the main object in this image {a} {class}? Please answer yes or no."
+THERE_IS = "Is there {a} {class} in the image?"
+WHAT_IS = "What is the main object in this image?"
+
+
+def article(name: str) -> str:
+    return "an" if name[0] in "aeiou" else "a"
+
+
+def fill(template: str, name: str) -> str:
+    return template.replace("{a}", article(name)).replace("{class}", name)
+
+
+def micro_corpus() -> tuple[str, ...]:
+    """Lines the DEEM-micro tokenizer is trained on: the default tiny corpus plus every category in every
+    caption and question form, so each class name is a handful of tokens and yes/no stay single tokens."""
+    from deem_eval.benchmarks.synthscenes import CATEGORY_NAMES, SCENE_NAMES
+
+    lines = list(corpus())
+    for name in CATEGORY_NAMES:
+        for template in (MAIN_OBJECT, MAIN_OBJECT_ALT, THERE_IS, "a photo of {a} {class}.",
+                         "{a} {class} on a plain background.", "{a} {class} in a scene."):
+            lines.append(fill(template, name))
+    for scene in SCENE_NAMES:
+        lines.append(f"a {scene} scene with a cat, a dog and a tree.")
+    lines.append(WHAT_IS)
+    return tuple(lines)
+
+
 @lru_cache(maxsize=4)
 def _trained_json(vocab_size: int, lines: tuple[str, ...] | None = None) -> str:
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers

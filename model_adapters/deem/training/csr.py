@@ -20,8 +20,8 @@ from torch import nn
 
 from deem_eval.core.errors import DeemEvalError
 
+from ..model.images import open_rgb, to_pixels
 from .diffusion import DiffusionTeacher
-from .images import open_rgb, to_pixels
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel
@@ -81,7 +81,7 @@ class DeemCsrTarget:
         return to_pixels(images, v.image_size, min_side=v.stride).to(self.model.device, self.model.dtype)
 
     def condition_and_text(self, images, captions):
-        from .visual import VisualOutput
+        from ..model.visual import VisualOutput
 
         visual = self.model.visual(self.pixels(images))
         condition = self.model.visual.condition(visual)
@@ -97,7 +97,7 @@ class DeemCsrTarget:
         return {k: v for k, v in self.model.state_dict().items() if k in names}
 
     def load_saved_state(self, state: dict[str, torch.Tensor]) -> None:
-        from .checkpoint import load_partial
+        from ..model.checkpoint import load_partial
 
         load_partial(self.model, state, what="CSR checkpoint")
 
@@ -117,7 +117,7 @@ class LlavaCsrTarget:
 
     def __init__(self, model: PreTrainedModel, processor, condition_dim: int, *, seed: int = 0,
                  max_text_tokens: int = 512, train_projector: bool = False):
-        from .init import init_generic
+        from ..model.init import init_generic
 
         self.model, self.processor, self.max_text_tokens = model, processor, max_text_tokens
         cfg = model.config
@@ -161,7 +161,7 @@ class LlavaCsrTarget:
         return condition, self._text_loss(enc, pixel_values, [captions[i] for i in rows], rows)
 
     def _text_loss(self, enc, pixel_values, captions, rows):
-        from .model import TextLoss, caption_batch
+        from ..model.model import TextLoss, caption_batch
 
         tok = self.processor.tokenizer
         prefix = enc["input_ids"][0].tolist()

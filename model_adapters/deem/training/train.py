@@ -33,10 +33,10 @@ from typing import Any, Literal, Protocol
 
 import torch
 
-from deem_eval import __version__
 from deem_eval.core.atomic import atomic_write_text
 from deem_eval.core.errors import DeemEvalError
 from deem_eval.core.rng import derive_torch_generator
+from deem_eval.core.version import __version__
 
 from .align import example_index, list_checkpoints
 from .optim import build_optimizer, select_trainable
@@ -88,7 +88,7 @@ def _pair(turn: Any) -> tuple[str, str]:
 def stage_losses(model, stage: StageConfig, examples: Sequence[Any], generator: torch.Generator, *,
                  teacher=None, mmfs=None) -> tuple[torch.Tensor, dict[str, float], int]:
     """(total loss, logged values, skipped images) for one micro-batch."""
-    from .images import to_pixels
+    from ..model.images import to_pixels
 
     images, keep = _images(examples)
     skipped = len(examples) - len(keep)
@@ -325,7 +325,7 @@ def export_final(path: Path, model, stage: StageConfig, mmfs, provenance: dict[s
     """A self-contained DEEM checkpoint (full: the LLM included) with MMFSNet and the resolved stage."""
     from safetensors.torch import save_file
 
-    from .checkpoint import save_checkpoint
+    from ..model.checkpoint import save_checkpoint
 
     tmp = path.with_name(path.name + ".tmp")
     if tmp.exists():

@@ -1,8 +1,8 @@
 """Speed of deem-eval's corruptions against imagecorruptions 1.1.2, in one process, on the same images.
 
-    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/perf/corruptions_speed.py      # 224x224 and 640x480, 1 thread
-    .venv/bin/python benchmarks/perf/corruptions_speed.py --sizes 224x224 --corruptions blur,digital
-    .venv/bin/python benchmarks/perf/corruptions_speed.py --threads 2 --batch 16 --device cpu,cuda
+    OMP_NUM_THREADS=1 .venv/bin/python tests/perf/corruptions_speed.py      # 224x224 and 640x480, 1 thread
+    .venv/bin/python tests/perf/corruptions_speed.py --sizes 224x224 --corruptions blur,digital
+    .venv/bin/python tests/perf/corruptions_speed.py --threads 2 --batch 16 --device cpu,cuda
 
 For every size and corruption, the reference and ours corrupt the same --ref-images photos x 5 severities,
 image by image (ours as `Corruption.batch` on one image, which is what `build corrupt` runs), in alternating

@@ -172,10 +172,9 @@ def build_tokenizer(config: DeemConfig, paths: dict[str, Path]):
 
         return tiny_tokenizer()
     if config.tokenizer_source == "micro":
-        from .micro.tasks import tokenizer_corpus
-        from .tiny_tokenizer import tiny_tokenizer
+        from .tiny_tokenizer import micro_corpus, tiny_tokenizer
 
-        return tiny_tokenizer(1024, tokenizer_corpus())
+        return tiny_tokenizer(1024, micro_corpus())
     from transformers import AutoTokenizer
 
     return AutoTokenizer.from_pretrained(str(paths["tokenizer"]))

@@ -1,6 +1,6 @@
 """POPE sampling speed on a COCO-sized annotation set (target: all three subsets in under 5 s).
 
-    python benchmarks/perf/pope_sampling.py [--images 40000] [--categories 80] [--mean-objects 7.25]
+    python tests/perf/pope_sampling.py [--images 40000] [--categories 80] [--mean-objects 7.25]
 
 Generates a COCO instances file shaped like instances_val2014.json (40,000 images, 80 categories,
 ~290,000 annotations; scene mixtures give COCO-like skewed frequencies and co-occurrence), then times:

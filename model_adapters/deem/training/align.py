@@ -28,9 +28,9 @@ from typing import Any
 
 import torch
 
-from deem_eval import __version__
 from deem_eval.core.errors import DeemEvalError
 from deem_eval.core.rng import derive_rng, derive_torch_generator
+from deem_eval.core.version import __version__
 
 from .csr import DEEM_GROUPS, csr_losses
 from .data import AlignData, Example
@@ -109,9 +109,9 @@ def load_data(opt: AlignOptions) -> AlignData:
 
 
 def _device(opt: AlignOptions) -> torch.device:
-    from .adapter import _device as pick
+    from ..model.devices import resolve_device
 
-    return pick(opt.device)
+    return resolve_device(opt.device)
 
 
 def _frozen_dtype(opt: AlignOptions, device: torch.device) -> torch.dtype:
@@ -127,8 +127,8 @@ def build_target(opt: AlignOptions, device: torch.device):
 
     frozen = _frozen_dtype(opt, device)
     if opt.target == "deem":
-        from .checkpoint import load_checkpoint
-        from .presets import build_model, get_preset
+        from ..model.checkpoint import load_checkpoint
+        from ..model.presets import build_model, get_preset
 
         expect = get_preset(opt.preset) if opt.preset else None
         _check_components_first(opt, expect)
@@ -162,9 +162,9 @@ def build_target(opt: AlignOptions, device: torch.device):
 
 def _check_components_first(opt: AlignOptions, expect) -> None:
     """Name every missing component checkpoint (diffusion teacher included) before loading anything big."""
-    from .checkpoint import read_meta
-    from .config import DeemConfig
-    from .presets import get_preset, resolve_components
+    from ..model.checkpoint import read_meta
+    from ..model.config import DeemConfig
+    from ..model.presets import get_preset, resolve_components
 
     roles: tuple[str, ...] = ("image encoder", "LLM", "tokenizer")
     if opt.checkpoint is not None:
@@ -182,7 +182,7 @@ def _check_components_first(opt: AlignOptions, expect) -> None:
 def _load_llava(name: str, device: torch.device, dtype: torch.dtype):
     from transformers import AutoModelForImageTextToText, AutoProcessor
 
-    from .init import move_
+    from ..model.init import move_
 
     try:
         processor = AutoProcessor.from_pretrained(name)
@@ -207,7 +207,7 @@ def _epoch_order(data_len: int, seed: int, epoch: int):
 
 
 def _load_example(example: Example) -> Any | None:
-    from .images import open_rgb
+    from ..model.images import open_rgb
 
     try:
         return open_rgb(example.image)
@@ -392,7 +392,7 @@ def _save_weights(path: Path, opt: AlignOptions, target, *, final: bool) -> None
     from safetensors.torch import save_file
 
     if target.kind == "deem":
-        from .checkpoint import save_checkpoint
+        from ..model.checkpoint import save_checkpoint
 
         full = final and (opt.export_full or _base_is_full(opt))
         save_checkpoint(target.model, path, contents="full" if full else "delta", seed=opt.seed,
@@ -406,7 +406,7 @@ def _save_weights(path: Path, opt: AlignOptions, target, *, final: bool) -> None
 def _base_is_full(opt: AlignOptions) -> bool:
     if opt.checkpoint is None:
         return False
-    from .checkpoint import read_meta
+    from ..model.checkpoint import read_meta
 
     return read_meta(opt.checkpoint).get("contents") == "full"
 
@@ -423,7 +423,7 @@ def _resume(path: Path, opt: AlignOptions, target, optimizer, scheduler) -> tupl
     if target.kind == "deem":
         from safetensors.torch import load_file
 
-        from .checkpoint import WEIGHTS_FILE
+        from ..model.checkpoint import WEIGHTS_FILE
 
         target.load_saved_state(load_file(str(path / WEIGHTS_FILE)))
     else:
