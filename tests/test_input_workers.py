@@ -14,23 +14,19 @@ from tests.conftest import make_split
 from tests.hf_tiny import single_torch_thread  # noqa: F401 (fixture: one torch thread per module)
 
 
-
 def _split(directory, *, n_images=5, broken=(), small=()):
     """make_split, with images of different sizes and colours (so the resize matters), `broken` ones garbage
     and `small` ones 4x4 px (decodable, but below DEEM's encoder stride: its preparer refuses them)."""
-    from PIL import Image
-
+    from deem_eval.core.splits import Split
     from tests.hf_tiny import make_images
 
-    split = make_split(directory, n_images=n_images, broken=broken)
+    make_split(directory, n_images=n_images, broken=broken)
     images = make_images(n_images, size=40, seed=3)
     for i, image in enumerate(images):
         if i in broken:
             continue
         path = directory / "images" / f"img{i:03d}.png"
         (image.resize((4, 4)) if i in small else image.resize((24 + 7 * i, 40 - 3 * i))).save(path)
-    from deem_eval.core.splits import Split
-
     return Split.load(directory)
 
 
@@ -62,10 +58,25 @@ def deem():
 
 
 @pytest.mark.parametrize("name", ["llava", "deem"])
-def test_two_workers_answer_exactly_like_none(name, request, tmp_path):
+def test_two_workers_answer_exactly_like_none(name, request, tmp_path, monkeypatch):
     adapter = request.getfixturevalue(name)
     split = _split(tmp_path / "split", broken=(2,))
-    (w0, f0), (w2, f2), zero, _ = _both(adapter, split, tmp_path, batch_size=3)
+    zero = _answers(run(adapter, split, STRICT, RunOptions(out=tmp_path / "w0", progress=False, batch_size=3)))
+    calls, live = [], []
+    answer_prepared = adapter.answer_prepared
+    monkeypatch.setattr(adapter, "answer_prepared", lambda b, p: calls.append(len(b)) or answer_prepared(b, p))
+    if name == "llava":    # the processor never runs in the main process
+        from deem_eval.model_adapters.hf.adapter import HFPreparer
+        encode = HFPreparer.encode
+        monkeypatch.setattr(HFPreparer, "encode", lambda self, b: live.append(len(b)) or encode(self, b))
+    else:
+        from deem_eval.model_adapters.deem.model import images
+        to_pixels = images.to_pixels
+        monkeypatch.setattr(images, "to_pixels", lambda *a, **k: live.append(1) or to_pixels(*a, **k))
+    two = _answers(run(adapter, split, STRICT, RunOptions(out=tmp_path / "w2", progress=False, batch_size=3,
+                                                          workers=2)))
+    assert sum(calls) == 8 and len(calls) == 4 and live == []     # every answered batch came prepared
+    (w0, f0), (w2, f2) = zero, two
     assert len(w0) == 8 and all(a[1] is not None and a[2] is not None for a in w0)
     assert w0 == w2                                   # text, P(yes) (exact floats) and prompt hashes
     assert f0 == f2 and {f["id"] for f in f0} == {"tiny/002/yes", "tiny/002/no"}

@@ -20,6 +20,11 @@ is serialised by a short lock on the --out directory itself, so two identical co
 both pick the same run or both create one: the second finds the first's run locked and stops with an error
 naming the holder (it does not wait: a duplicate of a running job is almost always a mistake). An unfinished
 run that is locked is never joined; an unlocked one (its writer died) is resumed.
+
+Input pipeline: by default (workers=0) one background thread decodes the next batch's images while the model
+answers. With `workers=N` (`--workers N`) and an adapter that has a `preparer()` (hf, deem), N DataLoader worker
+processes decode *and prepare* the planned batches in order (processor call, resize, tokenize); the model gets
+`answer(batch, prepared=...)`, and the answers are exactly those of workers=0.
 """
 
 from __future__ import annotations
@@ -43,11 +48,11 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-from deem_eval.core.version import __version__
 from deem_eval.core.adapters import ModelAdapter, Request
 from deem_eval.core.errors import DeemEvalError, WriteError
 from deem_eval.core.images import load_rgb
 from deem_eval.core.splits import Sample, Split
+from deem_eval.core.version import __version__
 from deem_eval.run.rundir import (
     ATTEMPT_FILE,
     LOCK_FILE,
@@ -448,9 +453,10 @@ def _worker_prepared(batches: Sequence[Sequence[Sample]], loader: _Loader, worke
     import torch
     from torch.utils.data import DataLoader
 
-    data = DataLoader(_PlannedBatches(batches, loader), batch_size=None, shuffle=False, num_workers=workers,
-                      collate_fn=_as_is, worker_init_fn=_one_thread, persistent_workers=True, prefetch_factor=2,
-                      pin_memory=torch.cuda.is_available())
+    dataset: Any = _PlannedBatches(batches, loader)   # map-style: __len__ and __getitem__ are all it needs
+    data: DataLoader[Any] = DataLoader(dataset, batch_size=None, shuffle=False, num_workers=workers,
+                                       collate_fn=_as_is, worker_init_fn=_one_thread, persistent_workers=True,
+                                       prefetch_factor=2, pin_memory=torch.cuda.is_available())
     iterator = iter(data)
     try:
         for batch, (requests, failures, prepared) in zip(batches, iterator):

@@ -322,16 +322,18 @@ class MetricsDocument:
 
     @classmethod
     def from_json(cls, obj: Mapping[str, Any], source: str | PathLike[str] | None = None) -> MetricsDocument:
-        """The document in `obj` (a metrics.json object); fields an older run lacks take their defaults. A format
+        """The document in `obj` (a metrics.json object); fields an older run lacks take their defaults (n_missing:
+        what the counts leave). A format
         newer than METRICS_FORMAT is refused with a MetricsFormatError naming `source` (the file), if given."""
         fmt = int(obj.get("format", 1))
         if fmt > METRICS_FORMAT:
             where = f"{source}: " if source is not None else ""
             raise MetricsFormatError(f"{where}metrics document format {fmt} is newer than this deem-eval reads "
                                      f"({METRICS_FORMAT}); upgrade deem-eval")
-        return cls(parser=str(obj.get("parser") or ""), n_selected=int(obj.get("n_selected", 0)),
-                   n_answered=int(obj.get("n_answered", 0)), n_failed=int(obj.get("n_failed", 0)),
-                   n_missing=int(obj.get("n_missing", 0)), complete=bool(obj.get("complete", False)),
+        counts = [int(obj.get(k, 0)) for k in ("n_selected", "n_answered", "n_failed")]
+        missing = int(obj["n_missing"]) if "n_missing" in obj else counts[0] - counts[1] - counts[2]
+        return cls(parser=str(obj.get("parser") or ""), n_selected=counts[0], n_answered=counts[1],
+                   n_failed=counts[2], n_missing=missing, complete=bool(obj.get("complete", False)),
                    overall=dict(obj.get("overall") or {}), groups=dict(obj.get("groups") or {}),
                    convention=obj.get("convention"), subset_mean=obj.get("subset_mean"),
                    logit_text_agreement=obj.get("logit_text_agreement"), failures=obj.get("failures"),
