@@ -161,3 +161,31 @@ def test_filter2d_at_awkward_fft_sizes_matches_opencv():
     ours = ops.filter2d(torch.from_numpy(image), kernel).numpy()
     for plane, got in zip(image, ours):
         np.testing.assert_allclose(got, cv2.filter2D(plane, -1, kernel.astype(np.float32)), atol=1e-12)
+
+
+def test_cpu_batches_run_on_one_thread_and_restore_the_count():
+    """Corrupting on the CPU pins torch to one thread while it computes (shared cores only spin-wait with
+    more) and gives the caller's thread count back afterwards."""
+    import numpy as np
+    import torch
+
+    from deem_eval.benchmarks.corruptions import catalog
+    from deem_eval.core.rng import derive_rng
+
+    seen = []
+    corruption = catalog.get("contrast")
+    original = corruption.fn
+
+    def spy(x, rngs, params):
+        seen.append(torch.get_num_threads())
+        return original(x, rngs, params)
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        object.__setattr__(corruption, "fn", spy)
+        out = corruption.batch(np.full((1, 32, 32, 3), 120, np.uint8), 3, [derive_rng(0, "t", 0)])
+        assert out.shape == (1, 32, 32, 3) and seen == [1] and torch.get_num_threads() == 2
+    finally:
+        object.__setattr__(corruption, "fn", original)
+        torch.set_num_threads(before)

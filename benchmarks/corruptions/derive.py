@@ -34,6 +34,7 @@ from deem_eval.core.splits import IMAGE_HASHES_FILE, BuilderInfo, Sample, Split,
 from . import catalog
 from .backends import BACKENDS
 from .images import ImageTooSmallError
+from .ops import single_thread
 from .spec import check_severity
 
 DERIVE_VERSION = 1              # bump when output bytes change for the same parameters
@@ -245,7 +246,7 @@ def _run(tasks: Sequence[ImageTask], out_dir: Path, config: DeriveConfig, *, tot
                dynamic_ncols=True)
     try:
         if config.workers == 1 or len(tasks) <= 1:
-            with _single_thread():
+            with single_thread():
                 for task in tasks:
                     result = corrupt_task(task, str(out_dir), config.seed, config.backend)
                     bar.update(1)
@@ -279,35 +280,8 @@ def _run(tasks: Sequence[ImageTask], out_dir: Path, config: DeriveConfig, *, tot
         bar.close()
 
 
-class _single_thread:
-    """One torch (and OpenCV) thread while computing, so results never depend on the thread count."""
-
-    def __enter__(self) -> None:
-        import torch
-
-        self.torch_threads = torch.get_num_threads()
-        torch.set_num_threads(1)
-        self.cv2_threads = None
-        try:
-            import cv2
-
-            self.cv2_threads = cv2.getNumThreads()
-            cv2.setNumThreads(1)
-        except ImportError:
-            pass
-
-    def __exit__(self, *exc: object) -> None:
-        import torch
-
-        torch.set_num_threads(self.torch_threads)
-        if self.cv2_threads is not None:
-            import cv2
-
-            cv2.setNumThreads(self.cv2_threads)
-
-
 def _init_worker() -> None:
-    _single_thread().__enter__()
+    single_thread().__enter__()
 
 
 def corrupt_task(task: ImageTask, out_dir: str, seed: int, backend_name: str) -> ImageResult:

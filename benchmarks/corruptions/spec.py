@@ -18,6 +18,7 @@ import torch
 from deem_eval.core.errors import DeemEvalError, did_you_mean
 
 from .images import MIN_SIZE, check_size, to_rgb_uint8
+from .ops import single_thread
 
 SEVERITIES = (1, 2, 3, 4, 5)
 
@@ -106,6 +107,13 @@ class Corruption:
             return images
         if device is not None:
             tensor = tensor.to(device)
+        if tensor.device.type == "cpu":
+            with single_thread():            # one thread: no spin-waiting on shared cores, same bytes anywhere
+                return self._compute(tensor, rngs, params, as_numpy)
+        return self._compute(tensor, rngs, params, as_numpy)
+
+    def _compute(self, tensor: torch.Tensor, rngs: Sequence[RngLike], params: Any,
+                 as_numpy: bool) -> np.ndarray | torch.Tensor:
         if self.cpu_fn is not None and tensor.device.type == "cpu":
             return self._batch_cpu(self.cpu_fn, tensor.numpy(), rngs, params, as_numpy)
         chunk = CPU_CHUNK if tensor.device.type == "cpu" else len(rngs)

@@ -38,7 +38,9 @@ to OUT/leaderboard.{md,csv,json}.
         parser.add_argument("--compare", nargs=2, action="append", default=[], metavar=("MODEL_A", "MODEL_B"),
                             help="compare just these two models (repeatable; default: every pair per split, "
                                  "or each model against the best when a split has more than 6)")
-        parser.add_argument("--seed", type=int, default=0, help="seed of the paired bootstrap (default 0)")
+        parser.add_argument("--bootstrap-seed", "--seed", dest="seed", type=int, default=0,
+                            help="bootstrap seed of the paired intervals (default 0; moves intervals only, never a "
+                                 "point estimate; not a build or run seed)")
         parser.add_argument("--draws", type=int, default=2000, help="paired bootstrap draws (default 2000)")
         parser.add_argument("--samples", type=int, default=60, metavar="N",
                             help="sample cards per split in the samples section: the N most informative "
