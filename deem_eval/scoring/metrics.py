@@ -15,8 +15,10 @@ Conventions (yes is the positive class):
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
+from itertools import repeat
 from os import PathLike
 from typing import Any, Literal
 
@@ -122,11 +124,11 @@ def wilson(successes: int, n: int) -> Estimate:
 
 
 def encode_predictions(verdicts: Sequence[str]) -> np.ndarray:
-    return np.fromiter((_CODES[v] for v in verdicts), dtype=np.int8, count=len(verdicts))
+    return np.fromiter(map(_CODES.__getitem__, verdicts), dtype=np.int8, count=len(verdicts))
 
 
 def encode_gold(answers: Sequence[str]) -> np.ndarray:
-    return np.fromiter((a == "yes" for a in answers), dtype=bool, count=len(answers))
+    return np.fromiter(map(operator.eq, answers, repeat("yes")), dtype=bool, count=len(answers))
 
 
 def compute_metrics(gold_yes: np.ndarray, pred: np.ndarray, probs: np.ndarray | None = None,
@@ -134,7 +136,18 @@ def compute_metrics(gold_yes: np.ndarray, pred: np.ndarray, probs: np.ndarray | 
     """All metrics for one set of answers. `gold_yes`: bool array; `pred`: PRED_* codes; `probs`: P(yes)."""
     gold_yes = np.asarray(gold_yes, dtype=bool)
     pred = np.asarray(pred, dtype=np.int8)
-    cells = confusion_cells(gold_yes, pred)
+    metrics = _metrics_from_cells(confusion_cells(gold_yes, pred), convention)
+    if probs is not None:
+        probs = np.asarray(probs, dtype=float)
+        have = ~np.isnan(probs)
+        if have.any():
+            g, p = gold_yes[have], probs[have]
+            metrics = _with_probability_metrics(metrics, g, p)
+    return metrics
+
+
+def _metrics_from_cells(cells: np.ndarray, convention: MetricConvention) -> Metrics:
+    """The metrics that depend on the 2x3 confusion counts alone (all but the probability metrics)."""
     n = int(cells.sum())
     (yy, yn, yu), (ny, nn, nu) = cells
     unknown = yu + nu
@@ -145,24 +158,21 @@ def compute_metrics(gold_yes: np.ndarray, pred: np.ndarray, probs: np.ndarray | 
         yes_ratio = wilson(int(yy + yn + yu), n)
     else:
         yes_ratio = wilson(int(yy + ny), n)
-    metrics = Metrics(
+    return Metrics(
         n=n, accuracy=accuracy, precision=precision, recall=recall, f1=f1, yes_ratio=yes_ratio,
         unknown_rate=wilson(int(unknown), n),
         confusion={"yes_yes": int(yy), "yes_no": int(yn), "yes_unknown": int(yu),
                    "no_yes": int(ny), "no_no": int(nn), "no_unknown": int(nu)})
-    if probs is not None:
-        probs = np.asarray(probs, dtype=float)
-        have = ~np.isnan(probs)
-        if have.any():
-            g, p = gold_yes[have], probs[have]
-            metrics = _with_probability_metrics(metrics, g, p)
-    return metrics
 
 
 def confusion_cells(gold_yes: np.ndarray, pred: np.ndarray) -> np.ndarray:
     """2x3 counts: rows gold (yes, no), columns prediction (yes, no, unknown)."""
-    idx = (~gold_yes).astype(np.int64) * 3 + np.select([pred == PRED_YES, pred == PRED_NO], [0, 1], 2)
-    return np.bincount(idx, minlength=6).reshape(2, 3)
+    return np.bincount(_cell_index(gold_yes, pred), minlength=6).reshape(2, 3)
+
+
+def _cell_index(gold_yes: np.ndarray, pred: np.ndarray) -> np.ndarray:
+    """Each answer's confusion cell, 0..5 (row-major in the 2x3 layout of `confusion_cells`)."""
+    return (~gold_yes).astype(np.int64) * 3 + np.select([pred == PRED_YES, pred == PRED_NO], [0, 1], 2)
 
 
 def _prf(cells: np.ndarray, convention: MetricConvention) -> tuple[Estimate, Estimate, float | None]:
@@ -254,8 +264,6 @@ def expected_calibration_error(gold_yes: np.ndarray, probs: np.ndarray, bins: in
 
 
 def _with_probability_metrics(metrics: Metrics, gold: np.ndarray, probs: np.ndarray) -> Metrics:
-    from dataclasses import replace
-
     n = len(probs)
     auc, ap, ece = auroc(gold, probs), average_precision(gold, probs), expected_calibration_error(gold, probs)
     return replace(metrics, auroc=Estimate(auc, n), average_precision=Estimate(ap, n), ece=Estimate(ece, n))
@@ -266,21 +274,43 @@ def grouped_metrics(gold_yes: np.ndarray, pred: np.ndarray, groups: Mapping[str,
                     max_values: int | None = None) -> dict[str, dict[str, Metrics]]:
     """Metrics per value of every group field: {field: {value: Metrics}} (values as strings, sorted).
 
-    Fields with more than `max_values` distinct values (image ids, ...) are left out."""
+    Fields with more than `max_values` distinct values (image ids, ...) are left out. Equal to
+    `compute_metrics` over each group's answers (in their order), computed at once: one code per answer and
+    field, every group's confusion counts from one bincount, and the answers sorted by group (stable) only
+    where probabilities need each group's own arrays."""
+    gold_yes = np.asarray(gold_yes, dtype=bool)
+    pred = np.asarray(pred, dtype=np.int8)
+    cell = _cell_index(gold_yes, pred)
+    if probs is not None:
+        probs = np.asarray(probs, dtype=float)
+        if not (~np.isnan(probs)).any():
+            probs = None
     out: dict[str, dict[str, Metrics]] = {}
     for name, values in groups.items():
-        index: dict[Any, int] = {}
-        codes = np.fromiter((index.setdefault(v, len(index)) for v in values), dtype=np.int64, count=len(values))
-        by_text: dict[str, list[int]] = {}
-        for value, code in index.items():          # 1 and "1" are one group, as in the JSON output
-            by_text.setdefault(str(value), []).append(code)
-        if max_values is not None and len(by_text) > max_values:
+        index: dict[Any, int] = dict.fromkeys(values, 0)   # first-seen order; equal keys (1, 1.0, True) are one
+        texts = {str(value) for value in index}          # 1 and "1" are one group, as in the JSON output
+        if max_values is not None and len(texts) > max_values:
             continue
-        out[name] = {}
-        for key in sorted(by_text):
-            mask = np.isin(codes, by_text[key]) if len(by_text[key]) > 1 else codes == by_text[key][0]
-            out[name][key] = compute_metrics(gold_yes[mask], pred[mask],
-                                             None if probs is None else probs[mask], convention)
+        keys = sorted(texts)
+        rank = {key: r for r, key in enumerate(keys)}
+        for code, value in enumerate(index):
+            index[value] = code
+        remap = np.fromiter((rank[str(value)] for value in index), dtype=np.int64, count=len(index))
+        codes = remap[np.fromiter(map(index.__getitem__, values), dtype=np.int64, count=len(values))]
+        cells = np.bincount(codes * 6 + cell, minlength=6 * len(keys)).reshape(len(keys), 2, 3)
+        out[name] = {key: _metrics_from_cells(cells[r], convention) for r, key in enumerate(keys)}
+        if probs is not None:
+            order = np.argsort(codes, kind="stable")
+            ends = np.cumsum(cells.reshape(len(keys), 6).sum(axis=1))
+            g_sorted, p_sorted = gold_yes[order], probs[order]
+            start = 0
+            for r, key in enumerate(keys):
+                end = int(ends[r])
+                g, p = g_sorted[start:end], p_sorted[start:end]
+                have = ~np.isnan(p)
+                if have.any():
+                    out[name][key] = _with_probability_metrics(out[name][key], g[have], p[have])
+                start = end
     return out
 
 

@@ -7,16 +7,20 @@ split) and never touches a model, so `deem-eval score` can rescore with any pars
 from __future__ import annotations
 
 import gc
+import operator
 from collections.abc import Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from itertools import repeat
+from typing import Any, cast
 
 import numpy as np
 
 from deem_eval.core.registry import PARSERS
 from deem_eval.core.splits import Sample
 from deem_eval.scoring.metrics import (
+    PRED_UNKNOWN,
+    PRED_YES,
     Metrics,
     MetricsDocument,
     compute_metrics,
@@ -38,14 +42,19 @@ class Answer:
     yes_prob: float | None = None
 
 
+_ID, _OUTPUT, _YES_PROB = operator.attrgetter("id"), operator.attrgetter("output"), operator.attrgetter("yes_prob")
+_GOLD, _GROUP = operator.attrgetter("answer"), operator.attrgetter("group")
+
+
 def get_parser(name: str | None) -> Parser:
     return PARSERS.get(name or "strict")
 
 
 def verdicts(parser: Parser, answers: Sequence[Answer]) -> list[str]:
     """Text answers through the parser; logit-only answers (no text) by P(yes) >= 0.5."""
-    texts = parser.parse_many([a.output for a in answers])
-    if all(a.output is not None or a.yes_prob is None for a in answers):
+    outputs = list(map(_OUTPUT, answers))
+    texts = parser.parse_many(outputs)
+    if None not in outputs or all(a.output is not None or a.yes_prob is None for a in answers):
         return texts
     return [("yes" if a.yes_prob >= 0.5 else "no") if a.output is None and a.yes_prob is not None else t
             for a, t in zip(answers, texts)]
@@ -80,15 +89,19 @@ def _gc_paused():
 
 def _score_answers(samples: Mapping[str, Sample], answers: Sequence[Answer], parser: Parser,
                    n_selected: int | None, failures: Sequence[Any]) -> MetricsDocument:
-    pairs = [(a, samples[a.id]) for a in answers if a.id in samples]
-    answers = [a for a, _ in pairs]
-    chosen = [s for _, s in pairs]
+    found: list[Sample | None] = list(map(samples.get, map(_ID, answers)))
+    if all(map(operator.is_not, found, repeat(None))):
+        chosen = cast("list[Sample]", found)
+    else:                                          # answers to samples not selected are left out
+        answers = [a for a, s in zip(answers, found) if s is not None]
+        chosen = [s for s in found if s is not None]
     parsed = verdicts(parser, answers)
-    gold = encode_gold([s.answer for s in chosen])
+    gold = encode_gold(list(map(_GOLD, chosen)))
     pred = encode_predictions(parsed)
     probs = None
-    if any(a.yes_prob is not None for a in answers):
-        probs = np.array([np.nan if a.yes_prob is None else a.yes_prob for a in answers], dtype=float)
+    yes_probs = list(map(_YES_PROB, answers))
+    if not all(map(operator.is_, yes_probs, repeat(None))):
+        probs = np.array([np.nan if p is None else p for p in yes_probs], dtype=float)
     overall = compute_metrics(gold, pred, probs, parser.convention)
     groups = _group_columns(chosen)
     by_group = grouped_metrics(gold, pred, groups, probs, parser.convention, max_values=MAX_GROUP_VALUES)
@@ -106,12 +119,23 @@ def _score_answers(samples: Mapping[str, Sample], answers: Sequence[Answer], par
         overall=overall.to_json(),
         groups={name: {value: m.to_json() for value, m in values.items()} for name, values in by_group.items()},
         subset_mean=_subset_means(subsets) if len(subsets) > 1 else None,
-        logit_text_agreement=_logit_text_agreement(parser, answers))
+        logit_text_agreement=_agreement_of_arrays(answers, pred, probs) if probs is not None else None)
 
 
 def _group_columns(samples: Sequence[Sample]) -> dict[str, list[Any]]:
-    names = sorted({k for s in samples for k in s.group})
-    return {name: [s.group.get(name, "(none)") for s in samples] for name in names}
+    groups = list(map(_GROUP, samples))
+    names = sorted(set().union(*groups))
+    plain = all(map(operator.is_, map(type, groups), repeat(dict)))   # no __missing__ to call
+    return {name: _group_column(groups, name, plain) for name in names}
+
+
+def _group_column(groups: Sequence[Mapping[str, Any]], name: str, plain: bool) -> list[Any]:
+    if plain:
+        try:
+            return list(map(operator.itemgetter(name), groups))   # every sample has the field: C speed
+        except KeyError:
+            pass
+    return [g.get(name, "(none)") for g in groups]
 
 
 def _subset_means(subsets: Mapping[str, Metrics]) -> dict[str, float | None]:
@@ -123,12 +147,17 @@ def _subset_means(subsets: Mapping[str, Metrics]) -> dict[str, float | None]:
     return out
 
 
-def _logit_text_agreement(parser: Parser, answers: Sequence[Answer]) -> dict[str, Any] | None:
-    both = [(a.output, a.yes_prob) for a in answers if a.output is not None and a.yes_prob is not None]
-    if not both:
+def _agreement_of_arrays(answers: Sequence[Answer], pred: np.ndarray, probs: np.ndarray) -> dict[str, Any] | None:
+    """Agreement of text verdicts with P(yes) >= 0.5 over the answers with both (a NaN P(yes) counts as given,
+    and never agrees with "yes"), from the encoded verdicts (`pred`: the parser's for every answer with text)
+    and `probs`: no second parse, no per-answer Python loop."""
+    n = len(answers)
+    both = (np.fromiter(map(operator.is_not, map(_OUTPUT, answers), repeat(None)), dtype=bool, count=n)
+            & np.fromiter(map(operator.is_not, map(_YES_PROB, answers), repeat(None)), dtype=bool, count=n))
+    n_both = int(both.sum())
+    if not n_both:
         return None
-    texts = parser.parse_many(output for output, _ in both)
-    decided = [(t, yes_prob >= 0.5) for t, (_, yes_prob) in zip(texts, both) if t != "unknown"]
-    agree = sum((t == "yes") == p for t, p in decided)
-    return {"n": len(both), "n_decided": len(decided),
-            "rate": agree / len(decided) if decided else None}
+    decided = both & (pred != PRED_UNKNOWN)
+    n_decided = int(decided.sum())
+    agree = int(((pred[decided] == PRED_YES) == (probs[decided] >= 0.5)).sum())
+    return {"n": n_both, "n_decided": n_decided, "rate": agree / n_decided if n_decided else None}

@@ -1,7 +1,7 @@
 """Foundation speed: runner overhead per sample and scoring throughput.
 
     python tests/perf/core_overhead.py [--questions 10000] [--answers 1000000]
-        [--split-sizes 200000,1000000] [--only runner,startup,scoring,distinct,splits]
+        [--split-sizes 200000,1000000] [--only runner,startup,scoring,distinct,grouped,splits]
 
 1. Runner overhead: `always-yes` (images never opened) over a synthetic N-question split, whole run
    including manifest, per-batch appends and scoring; reported in µs/sample (target < 50).
@@ -11,7 +11,11 @@
 4. Scoring N *distinct* answers ("Yes, there is a 17-th object." style, drawn deterministically), so the
    parser's per-text cost shows (the repeated-text run above parses 8 texts once each); the strict parser
    with its fast path against the full rule alone (`_strict_parse_full`), side by side.
-5. Split loading: `Split.load` of synthetic POPE-shaped splits (200k and 1M samples): wall time, and
+5. Scoring N distinct answers to samples with several group fields (with and without P(yes)): the
+   previous non-parser path (kept below as `_old_score_answers`: per-sample loops, a mask and a
+   `compute_metrics` per group value, texts parsed twice) against the current one, side by side, and the
+   two documents compared byte for byte.
+6. Split loading: `Split.load` of synthetic POPE-shaped splits (200k and 1M samples): wall time, and
    bytes/sample retained (tracemalloc), the current loader against the previous one (kept below as
    `_old_load`, with the unslotted sample class it built), side by side.
 
@@ -28,7 +32,7 @@ import os
 import tempfile
 import time
 import tracemalloc
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -111,6 +115,121 @@ def distinct_scoring_time(texts: list[str], parse: Callable[[str], str]) -> tupl
     elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
     assert metrics["n_answered"] == len(texts)
     return elapsed, cpu
+
+
+# --- scoring: the previous non-parser path, kept callable for a side-by-side measurement --------------------
+
+def _old_score_answers(samples: Mapping[str, Any], answers: Sequence[Any], parser: Any) -> dict[str, Any]:
+    """`score_answers` as it was before the vectorised group breakdown: per-sample Python loops for the
+    matching, encodings and group columns, one boolean mask and `compute_metrics` per group value, and the
+    texts parsed a second time for the logit/text agreement. Same document, bit for bit."""
+    from deem_eval.scoring.metrics import MetricsDocument, compute_metrics
+    from deem_eval.scoring.score import MAX_GROUP_VALUES, _gc_paused, _subset_means
+
+    codes_of = {"no": 0, "yes": 1, "unknown": 2}
+    with _gc_paused():
+        pairs = [(a, samples[a.id]) for a in answers if a.id in samples]
+        answers = [a for a, _ in pairs]
+        chosen = [s for _, s in pairs]
+        texts = parser.parse_many([a.output for a in answers])
+        if all(a.output is not None or a.yes_prob is None for a in answers):
+            parsed = texts
+        else:
+            parsed = [("yes" if a.yes_prob >= 0.5 else "no") if a.output is None and a.yes_prob is not None else t
+                      for a, t in zip(answers, texts)]
+        gold = np.fromiter((s.answer == "yes" for s in chosen), dtype=bool, count=len(chosen))
+        pred = np.fromiter((codes_of[v] for v in parsed), dtype=np.int8, count=len(parsed))
+        probs = None
+        if any(a.yes_prob is not None for a in answers):
+            probs = np.array([np.nan if a.yes_prob is None else a.yes_prob for a in answers], dtype=float)
+        overall = compute_metrics(gold, pred, probs, parser.convention)
+        names = sorted({k for s in chosen for k in s.group})
+        groups = {name: [s.group.get(name, "(none)") for s in chosen] for name in names}
+        by_group: dict[str, dict[str, Any]] = {}
+        for name, values in groups.items():
+            index: dict[Any, int] = {}
+            codes = np.fromiter((index.setdefault(v, len(index)) for v in values), dtype=np.int64, count=len(values))
+            by_text: dict[str, list[int]] = {}
+            for value, code in index.items():
+                by_text.setdefault(str(value), []).append(code)
+            if len(by_text) > MAX_GROUP_VALUES:
+                continue
+            by_group[name] = {}
+            for key in sorted(by_text):
+                mask = np.isin(codes, by_text[key]) if len(by_text[key]) > 1 else codes == by_text[key][0]
+                by_group[name][key] = compute_metrics(gold[mask], pred[mask], None if probs is None else probs[mask],
+                                                      parser.convention)
+        both = [(a.output, a.yes_prob) for a in answers if a.output is not None and a.yes_prob is not None]
+        agreement = None
+        if both:
+            both_texts = parser.parse_many(output for output, _ in both)
+            decided = [(t, yes_prob >= 0.5) for t, (_, yes_prob) in zip(both_texts, both) if t != "unknown"]
+            agree = sum((t == "yes") == p for t, p in decided)
+            agreement = {"n": len(both), "n_decided": len(decided), "rate": agree / len(decided) if decided else None}
+        subsets = by_group.get("subset", {})
+        return MetricsDocument(
+            parser=parser.name,
+            convention={"unknown_in_prf": parser.convention.unknown_in_prf,
+                        "yes_ratio_of": parser.convention.yes_ratio_of},
+            n_selected=len(samples), n_answered=len(answers), n_failed=0, n_missing=len(samples) - len(answers),
+            complete=len(answers) == len(samples), overall=overall.to_json(),
+            groups={name: {value: m.to_json() for value, m in values.items()} for name, values in by_group.items()},
+            subset_mean=_subset_means(subsets) if len(subsets) > 1 else None,
+            logit_text_agreement=agreement).to_json()
+
+
+def grouped_answers(n: int, with_probs: bool) -> tuple[dict[str, Any], list[Any]]:
+    """`n` distinct answers (10% statements/hedges) to samples with several group fields: subset (3 values),
+    category (40, missing on every 11th sample), level (5, as int and as str: 1 and "1" are one group) and
+    image (n/6 values: over MAX_GROUP_VALUES, not broken down); with P(yes) on 2 of 3 answers if `with_probs`."""
+    from deem_eval.core.splits import Sample
+    from deem_eval.scoring.score import Answer
+
+    rng = np.random.default_rng(5)
+    texts = distinct_texts(n, 0.1)
+    subsets = ("random", "popular", "adversarial")
+    category = rng.integers(40, size=n).tolist()
+    samples: dict[str, Any] = {}
+    for i in range(n):
+        group: dict[str, Any] = {"subset": subsets[i % 3], "level": (i % 5) if i % 7 else str(i % 5),
+                                 "image": f"img{i // 6}"}
+        if i % 11:
+            group["category"] = f"c{category[i]}"
+        samples[f"s/{i:07d}"] = Sample(f"s/{i:07d}", "x.jpg", "q", "yes" if i % 2 else "no", group)
+    yes_probs = rng.random(n).tolist()
+    answers = [Answer(k, t, yes_probs[j] if with_probs and j % 3 else None)
+               for j, (k, t) in enumerate(zip(samples, texts))]
+    return samples, answers
+
+
+def grouped_scoring(n: int) -> None:
+    """Distinct answers with several group fields, the previous scoring path against the current one (same
+    process, alternating, best of two each), and their documents compared byte for byte."""
+    from deem_eval.scoring.parsing import STRICT
+    from deem_eval.scoring.score import score_answers
+
+    for with_probs in (False, True):
+        samples, answers = grouped_answers(n, with_probs)
+        times: dict[str, list[float]] = {"previous": [], "current": []}
+        docs = {}
+        for _ in range(2):
+            for name, score in (("previous", _old_score_answers), ("current", score_answers)):
+                gc.collect()
+                started = time.perf_counter()
+                docs[name] = score(samples, answers, STRICT)
+                times[name].append(time.perf_counter() - started)
+        same = json.dumps(docs["previous"]).encode() == json.dumps(docs["current"]).encode()
+        assert same, "the current scoring path changed the metrics document"
+        started = time.perf_counter()
+        STRICT.parse_many([a.output for a in answers])
+        parse = time.perf_counter() - started
+        print(f"scoring {n} distinct answers, 4 group fields{', P(yes) on 2/3' if with_probs else ''}, "
+              f"load avg {_load()}:")
+        for name, values in times.items():
+            print(f"  {name:8s}: {min(values):6.2f} s wall (target < 2 s), non-parser part ~{min(values) - parse:5.2f} s")
+        print(f"  parsing alone {parse:.2f} s; speed-up x{min(times['previous']) / min(times['current']):.2f}; "
+              f"documents identical: {same}")
+        del samples, answers, docs
 
 
 # --- split loading: the previous loader, kept callable for a side-by-side measurement ------------------------
@@ -247,7 +366,7 @@ def main() -> None:
     ap.add_argument("--questions", type=int, default=10_000)
     ap.add_argument("--answers", type=int, default=1_000_000)
     ap.add_argument("--split-sizes", default="200000,1000000")
-    ap.add_argument("--only", default="runner,startup,scoring,distinct,splits",
+    ap.add_argument("--only", default="runner,startup,scoring,distinct,grouped,splits",
                     help="comma-separated sections to run")
     args = ap.parse_args()
     only = set(args.only.split(","))
@@ -283,6 +402,8 @@ def main() -> None:
             STRICT.parse_many(texts)
             print(f"  of which parsing alone (STRICT.parse_many, fast path + rule): "
                   f"{time.perf_counter() - started:.2f} s wall")
+    if "grouped" in only:
+        grouped_scoring(args.answers)
     if "splits" in only:
         split_loading(int(n) for n in args.split_sizes.split(",") if n)
 
