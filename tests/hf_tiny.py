@@ -245,3 +245,14 @@ def _single_torch_thread():
 
 
 single_torch_thread = _single_torch_thread()
+
+
+def llava_7b_towers():
+    """CLIP ViT-L/14 at 336 px and Vicuna-7B v1.5, as llava-hf/llava-1.5-7b-hf's config.json (random weights)."""
+    from transformers import CLIPVisionConfig, LlamaConfig
+
+    vision = CLIPVisionConfig(hidden_size=1024, intermediate_size=4096, num_hidden_layers=24, num_attention_heads=16,
+                              image_size=336, patch_size=14, projection_dim=768, hidden_act="quick_gelu")
+    text = LlamaConfig(vocab_size=32064, hidden_size=4096, intermediate_size=11008, num_hidden_layers=32,
+                       num_attention_heads=32, num_key_value_heads=32, max_position_embeddings=4096, rms_norm_eps=1e-5)
+    return vision, text

@@ -110,3 +110,16 @@ def make_run(root: Path, split: Split, label: str, answerer: Answerer, *, model:
         run.write_manifest()
     finalize(run, split, STRICT, selected)
     return path
+
+
+def paper_world(root: Path, models: dict[str, float], n_images: int = 20, runs_dir: str = "runs"
+                ) -> tuple[Path, Split, Split]:
+    """A POPE and a RobustVQA split under `root` and, for each (label, accuracy) of `models`, one run on
+    each, in root/runs_dir: the smallest world with the paper's six columns."""
+    pope = save_split(root / "pope", "pope-t", "pope", pope_samples(n_images))
+    rvqa = save_split(root / "rvqa", "rvqa-t", "robustvqa", robustvqa_samples(n_images))
+    runs = root / runs_dir
+    for label, acc in models.items():
+        for split in (pope, rvqa):
+            make_run(runs, split, label, accuracy_answerer(label, acc))
+    return runs, pope, rvqa

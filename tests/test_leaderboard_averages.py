@@ -7,7 +7,7 @@ import json
 
 import numpy as np
 import pytest
-from leaderboard_fakes import accuracy_answerer, make_run, pope_samples, robustvqa_samples, save_split
+from leaderboard_fakes import accuracy_answerer, make_run, paper_world, pope_samples, robustvqa_samples, save_split
 
 from deem_eval.views.leaderboard import make_board
 from deem_eval.views.leaderboard.render import to_json, to_plain
@@ -18,12 +18,7 @@ MODELS = {"deem": 0.85, "llava": 0.75, "weak": 0.55}
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
     root = tmp_path_factory.mktemp("avg")
-    pope = save_split(root / "pope", "pope-t", "pope", pope_samples(20))
-    rvqa = save_split(root / "rvqa", "rvqa-t", "robustvqa", robustvqa_samples(20))
-    runs = root / "runs"
-    for label, acc in MODELS.items():
-        for split in (pope, rvqa):
-            make_run(runs, split, label, accuracy_answerer(label, acc))
+    runs, pope, rvqa = paper_world(root, MODELS)
     make_run(runs, pope, "pope-only", accuracy_answerer("pope-only", 0.95))     # no RobustVQA run
     make_run(runs, pope, "perfect", lambda s: s.answer)
     make_run(runs, rvqa, "perfect", lambda s: s.answer)

@@ -6,7 +6,15 @@ from __future__ import annotations
 import re
 
 import pytest
-from leaderboard_fakes import accuracy_answerer, make_run, pope_samples, robustvqa_samples, save_split, synth_samples
+from leaderboard_fakes import (
+    accuracy_answerer,
+    make_run,
+    paper_world,
+    pope_samples,
+    robustvqa_samples,
+    save_split,
+    synth_samples,
+)
 
 from deem_eval.core.errors import DeemEvalError
 from deem_eval.run.catalog import discover
@@ -20,12 +28,7 @@ MODELS = {"deem": 0.85, "llava": 0.75, "weak": 0.55}
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
     root = tmp_path_factory.mktemp("lb")
-    pope = save_split(root / "pope", "pope-t", "pope", pope_samples(20))
-    rvqa = save_split(root / "rvqa", "rvqa-t", "robustvqa", robustvqa_samples(20))
-    runs = root / "runs"
-    for label, acc in MODELS.items():
-        for split in (pope, rvqa):
-            make_run(runs, split, label, accuracy_answerer(label, acc))
+    runs, pope, rvqa = paper_world(root, MODELS)
     return root, runs, pope, rvqa
 
 

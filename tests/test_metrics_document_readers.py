@@ -10,7 +10,7 @@ import re
 import shutil
 
 import pytest
-from leaderboard_fakes import accuracy_answerer, make_run, pope_samples, robustvqa_samples, save_split
+from leaderboard_fakes import accuracy_answerer, make_run, paper_world
 
 from deem_eval.cli import main
 from deem_eval.core.errors import DeemEvalError
@@ -37,12 +37,7 @@ def _older(obj: dict) -> dict:
 def worlds(tmp_path_factory):
     """The same runs twice: as scored now, and with every metrics.json cut down to an older run's."""
     root = tmp_path_factory.mktemp("olddocs")
-    pope = save_split(root / "pope", "pope-t", "pope", pope_samples(8))
-    rvqa = save_split(root / "rvqa", "rvqa-t", "robustvqa", robustvqa_samples(8))
-    new = root / "new"
-    for label, acc in {"deem": 0.85, "llava": 0.7}.items():
-        for split in (pope, rvqa):
-            make_run(new, split, label, accuracy_answerer(label, acc))
+    new, pope, _ = paper_world(root, {"deem": 0.85, "llava": 0.7}, n_images=8, runs_dir="new")
     make_run(new, pope, "partial", accuracy_answerer("partial", 0.6), answer_only=20, fail_ids=["pope-fake/random/0000/yes"])
     old = root / "old"
     shutil.copytree(new, old)

@@ -90,26 +90,11 @@ def _per_image_pil(x: torch.Tensor, change) -> torch.Tensor:
 
 
 def pixelate(x: torch.Tensor, rngs: Sequence[RngLike], scale: float) -> torch.Tensor:
-    from PIL import Image
-
-    height, width = x.shape[-2:]
-    small = (int(width * scale), int(height * scale))
-    box, nearest = Image.Resampling.BOX, Image.Resampling.NEAREST
-    return _per_image_pil(x, lambda im: im.resize(small, box).resize((width, height), nearest))
+    return _per_image_pil(x, lambda im: _pixelate_pil(im, scale))
 
 
 def jpeg_compression(x: torch.Tensor, rngs: Sequence[RngLike], quality: int) -> torch.Tensor:
-    from PIL import Image
-
-    def roundtrip(image):
-        buffer = io.BytesIO()
-        image.save(buffer, "JPEG", quality=quality)
-        buffer.seek(0)
-        decoded = Image.open(buffer)
-        decoded.load()
-        return decoded
-
-    return _per_image_pil(x, roundtrip)
+    return _per_image_pil(x, lambda im: _jpeg_pil(im, quality))
 
 
 def _pil_cpu(change):

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from deem_eval.core.errors import DeemEvalError
+from deem_eval.core.hf_dataset import open_dataset
 from deem_eval.core.splits import BuilderInfo, Split
 
 from .published import Layout, PublishedFile
@@ -21,31 +22,6 @@ from .versions import Recognition, recognise, release_tag
 
 REQUIRED = ("question_id", "question", "answer", "image", "category")
 _FORMATS = {b"\xff\xd8\xff": ".jpg", b"\x89PNG": ".png", b"GIF8": ".gif", b"RIFF": ".webp", b"BM": ".bmp"}
-
-
-def open_dataset(source: str | Path, split: str = "test"):
-    """A `datasets.Dataset` from a saved directory or a hub id, with a clear error when offline."""
-    import datasets
-
-    path = Path(source).expanduser()
-    if path.exists():
-        try:
-            data = datasets.load_from_disk(str(path))
-        except (FileNotFoundError, ValueError) as exc:
-            raise DeemEvalError(f"{path}: not a dataset saved with save_to_disk ({exc})") from None
-    else:
-        try:
-            data = datasets.load_dataset(str(source), split=split)
-        except Exception as exc:  # noqa: BLE001 - the hub client raises many types when offline or unknown
-            raise DeemEvalError(
-                f"could not load {str(source)!r} from the Hugging Face hub ({type(exc).__name__}: {exc}). "
-                "Offline? On a machine with network run `datasets.load_dataset(...)` and `save_to_disk(DIR)`, "
-                "then pass DIR here.") from None
-    if isinstance(data, datasets.DatasetDict):
-        if split not in data:
-            raise DeemEvalError(f"{source}: no split {split!r}; it has {', '.join(data)}")
-        data = data[split]
-    return data
 
 
 def hf_split(source: str | Path, out_dir: Path, *, split: str = "test", dataset: str = "coco",

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from deem_eval.core.errors import DeemEvalError
+from deem_eval.core.options import seconds_setting
 from deem_eval.core.splits import Split
 
 
@@ -202,15 +203,7 @@ def _waiting_rank() -> str | None:
 
 
 def build_timeout(timeout_s: float | None = None) -> float:
-    if timeout_s is not None:
-        return timeout_s
-    raw = os.environ.get(BUILD_TIMEOUT_ENV)
-    if raw is None:
-        return BUILD_TIMEOUT_S
-    try:
-        return float(raw)
-    except ValueError:
-        raise DeemEvalError(f"${BUILD_TIMEOUT_ENV} must be a number of seconds, got {raw!r}") from None
+    return seconds_setting(timeout_s, BUILD_TIMEOUT_ENV, BUILD_TIMEOUT_S)
 
 
 def _wait_for_build(cache_dir: Path, who: str, timeout: float) -> Split:

@@ -10,6 +10,7 @@ import ast
 import dataclasses
 import inspect
 import io
+import os
 import re
 import textwrap
 import tokenize
@@ -221,3 +222,16 @@ def _type_name(annotation: Any) -> str:
     if get_origin(annotation) in (tuple, list):             # tuple[str, ...]: say what the items are
         return str(annotation).replace("typing.", "")
     return getattr(annotation, "__name__", str(annotation).replace("typing.", ""))
+
+
+def seconds_setting(value: float | None, env: str, default: float) -> float:
+    """A duration: `value` when given, else $`env`, else `default`; a non-number in $`env` names the variable."""
+    if value is not None:
+        return value
+    raw = os.environ.get(env)
+    if raw is None:
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise DeemEvalError(f"${env} must be a number of seconds, got {raw!r}") from None

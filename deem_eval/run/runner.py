@@ -51,6 +51,7 @@ from typing import Any
 from deem_eval.core.adapters import ModelAdapter, Request
 from deem_eval.core.errors import DeemEvalError, WriteError
 from deem_eval.core.images import load_rgb
+from deem_eval.core.options import seconds_setting
 from deem_eval.core.splits import Sample, Split
 from deem_eval.core.version import __version__
 from deem_eval.run.rundir import (
@@ -660,15 +661,7 @@ def _wait_for_rank0_run(out: Path, key: str, lock_name: str) -> tuple[RunDir, Ru
 
 def rank_timeout(options: RunOptions) -> float:
     """Seconds without progress after which a rank is given up on: the option, else the environment, else 10 min."""
-    if options.rank_timeout_s is not None:
-        return options.rank_timeout_s
-    raw = os.environ.get(RANK_TIMEOUT_ENV)
-    if raw is None:
-        return RANK_TIMEOUT_S
-    try:
-        return float(raw)
-    except ValueError:
-        raise DeemEvalError(f"${RANK_TIMEOUT_ENV} must be a number of seconds, got {raw!r}") from None
+    return seconds_setting(options.rank_timeout_s, RANK_TIMEOUT_ENV, RANK_TIMEOUT_S)
 
 
 def _begin_attempt(run_dir: RunDir, options: RunOptions) -> str:

@@ -30,7 +30,6 @@ from deem_eval.core.images import load_rgb
 from deem_eval.model_adapters.generation import (
     OomBackoff,
     YesNoTokens,
-    find_yes_no_tokens,
     ordered_by_length,
     restore_order,
     yes_probability_from_logits,
@@ -141,13 +140,10 @@ class HFAdapter(ModelAdapter):
         checkpoint = loading.resolve_checkpoint(path, revision=requested.revision)
         self.device = loading.resolve_device(requested.device)
         self.dtype = loading.resolve_dtype(requested.dtype, self.device)
-        self.processor = loading.load_processor(checkpoint, revision=requested.revision,
-                                                trust_remote_code=requested.trust_remote_code)
-        self.tokenizer = getattr(self.processor, "tokenizer", self.processor)
-        self.yes_no: YesNoTokens | None = None     # checked before the (slow) model load
-        if requested.scoring in ("logits", "both"):
-            self.yes_no = find_yes_no_tokens(self.tokenizer, what=f"model {path!r}")
-            log.info("yes/no tokens: %s", self.yes_no.describe())
+        text = loading.load_text_side(checkpoint, revision=requested.revision, scoring=requested.scoring,
+                                      trust_remote_code=requested.trust_remote_code, what=f"model {path!r}")
+        self.processor, self.tokenizer = text.processor, text.tokenizer
+        self.yes_no: YesNoTokens | None = text.yes_no     # checked before the (slow) model load
         self.model = loading.load_model(
             checkpoint, model_class=requested.model_class, dtype=self.dtype, device=self.device,
             device_map=requested.device_map, attn_implementation=requested.attn_implementation,

@@ -7,6 +7,7 @@ of a long network traceback.
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +15,8 @@ from typing import Any
 
 from deem_eval.core.errors import DeemEvalError, did_you_mean
 from deem_eval.core.hub import hf_offline, hub_locations, hub_reachable
+
+log = logging.getLogger(__name__)
 
 DTYPES = ("auto", "checkpoint", "float32", "bfloat16", "float16")
 
@@ -162,3 +165,26 @@ def checkpoint_fingerprint(checkpoint: Checkpoint, *, revision: str | None = Non
         except Exception:  # noqa: BLE001 - not cached, or an old huggingface_hub: no fingerprint
             return None
     return fingerprint(Path(source))
+
+
+@dataclass(frozen=True)
+class TextSide:
+    """The processor, its tokenizer and (for scoring=logits|both) the yes/no token ids, loaded before the
+    model so a tokenizer without usable yes/no tokens fails in seconds, not after a multi-GB load."""
+
+    processor: Any
+    tokenizer: Any
+    yes_no: Any                 # generation.YesNoTokens | None
+
+
+def load_text_side(checkpoint: Checkpoint, *, revision: str | None, trust_remote_code: bool, scoring: str,
+                   what: str) -> TextSide:
+    from deem_eval.model_adapters.generation import find_yes_no_tokens
+
+    processor = load_processor(checkpoint, revision=revision, trust_remote_code=trust_remote_code)
+    tokenizer = getattr(processor, "tokenizer", processor)
+    yes_no = None
+    if scoring in ("logits", "both"):
+        yes_no = find_yes_no_tokens(tokenizer, what=what)
+        log.info("yes/no tokens: %s", yes_no.describe())
+    return TextSide(processor, tokenizer, yes_no)

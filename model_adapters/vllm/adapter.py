@@ -23,7 +23,7 @@ from typing import Any
 
 from deem_eval.core.adapters import ModelAdapter, Request
 from deem_eval.core.errors import DeemEvalError
-from deem_eval.model_adapters.generation import YesNoTokens, find_yes_no_tokens
+from deem_eval.model_adapters.generation import YesNoTokens
 from deem_eval.model_adapters.hf import loading
 from deem_eval.model_adapters.hf.presets import PRESETS
 
@@ -82,13 +82,10 @@ class VLLMAdapter(ModelAdapter):
             raise DeemEvalError("model vllm needs -M path=HUB_ID_OR_DIRECTORY (e.g. -M path=llava-hf/llava-1.5-7b-hf) "
                                 "or -M preset=NAME to use the preset's default checkpoint")
         checkpoint = loading.resolve_checkpoint(path, revision=requested.revision)
-        self.processor = loading.load_processor(checkpoint, revision=requested.revision,
-                                                trust_remote_code=requested.trust_remote_code)
-        self.tokenizer = getattr(self.processor, "tokenizer", self.processor)
-        self.yes_no: YesNoTokens | None = None      # checked before the (slow) engine start
-        if requested.scoring in ("logits", "both"):
-            self.yes_no = find_yes_no_tokens(self.tokenizer, what=f"model {path!r}")
-            log.info("yes/no tokens: %s", self.yes_no.describe())
+        text = loading.load_text_side(checkpoint, revision=requested.revision, scoring=requested.scoring,
+                                      trust_remote_code=requested.trust_remote_code, what=f"model {path!r}")
+        self.processor, self.tokenizer = text.processor, text.tokenizer
+        self.yes_no: YesNoTokens | None = text.yes_no      # checked before the (slow) engine start
         self.model_type = _model_type(checkpoint, revision=requested.revision,
                                       trust_remote_code=requested.trust_remote_code)
         setup = mapping.prompt_setup(requested, self.processor, self.model_type, path)

@@ -120,13 +120,10 @@ def llava_config(quick: bool) -> Any:
                                   image_size=336, patch_size=14, projection_dim=64)
         text = LlamaConfig(vocab_size=32064, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
                            num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=4096)
-    else:   # CLIP ViT-L/14 at 336 px and Vicuna-7B v1.5, as llava-hf/llava-1.5-7b-hf's config.json
-        vision = CLIPVisionConfig(hidden_size=1024, intermediate_size=4096, num_hidden_layers=24,
-                                  num_attention_heads=16, image_size=336, patch_size=14, projection_dim=768,
-                                  hidden_act="quick_gelu")
-        text = LlamaConfig(vocab_size=32064, hidden_size=4096, intermediate_size=11008, num_hidden_layers=32,
-                           num_attention_heads=32, num_key_value_heads=32, max_position_embeddings=4096,
-                           rms_norm_eps=1e-5)
+    else:
+        from tests.hf_tiny import llava_7b_towers
+
+        vision, text = llava_7b_towers()
     return LlavaConfig(vision_config=vision, text_config=text, image_token_index=32000, image_seq_length=576,
                        projector_hidden_act="gelu", vision_feature_select_strategy="default",
                        vision_feature_layer=-2)

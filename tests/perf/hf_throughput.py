@@ -87,12 +87,9 @@ def real_size(big_batch: int, new_tokens: int, repeats: int, smoke: bool) -> Non
         if not torch.cuda.is_available():
             sys.exit("--real-size needs a CUDA GPU (use --smoke to check the code path on CPU)")
         device, dtype = "cuda", torch.bfloat16
-        vision = CLIPVisionConfig(hidden_size=1024, intermediate_size=4096, num_hidden_layers=24,
-                                  num_attention_heads=16, image_size=336, patch_size=14, projection_dim=768,
-                                  hidden_act="quick_gelu")
-        text = LlamaConfig(vocab_size=32064, hidden_size=4096, intermediate_size=11008, num_hidden_layers=32,
-                           num_attention_heads=32, num_key_value_heads=32, max_position_embeddings=4096,
-                           rms_norm_eps=1e-5)
+        from tests.hf_tiny import llava_7b_towers
+
+        vision, text = llava_7b_towers()
     image_token = 32000
     config = LlavaConfig(vision_config=vision, text_config=text, image_token_index=image_token,
                          image_seq_length=576, vision_feature_select_strategy="default", vision_feature_layer=-2)
