@@ -161,3 +161,35 @@ def test_one_metric_table_names_every_metric_a_document_holds():
     assert METRICS == tuple(m.name for m in METRIC_TABLE)
     assert NOT_PERCENT == {"auroc", "average_precision", "ece"}
     assert all(METRIC_INFO[m].needs_probability for m in NOT_PERCENT)
+
+
+def _auroc_unique(gold, probs):
+    """The rank-sum AUROC with np.unique's tie blocks and its own sort (the formula before the shared sort)."""
+    pos, neg = int(gold.sum()), int((~gold).sum())
+    order = np.argsort(probs, kind="mergesort")
+    _, first, counts = np.unique(probs[order], return_index=True, return_counts=True)
+    ranks = np.empty(len(probs))
+    ranks[order] = np.repeat(first + (counts + 1) / 2.0, counts)
+    return float((ranks[gold].sum() - pos * (pos + 1) / 2) / (pos * neg))
+
+
+def _ap_descending(gold, probs):
+    """AP over a stable descending sort of its own (the formula before the shared sort)."""
+    order = np.argsort(-probs, kind="mergesort")
+    p, g = probs[order], gold[order]
+    last = np.r_[np.flatnonzero(np.diff(p)), len(p) - 1]
+    tp, fp = np.cumsum(g)[last], np.cumsum(~g)[last]
+    return float(np.sum(np.diff(np.r_[0.0, tp / int(gold.sum())]) * (tp / (tp + fp))))
+
+
+def test_one_shared_sort_gives_the_same_floats_as_a_sort_per_metric():
+    rng = np.random.default_rng(11)
+    for trial in range(400):
+        size = int(rng.integers(2, 300))
+        probs = np.round(rng.random(size), int(rng.integers(1, 4))) if trial % 2 else rng.random(size)
+        probs[rng.random(size) < 0.1] = 0.0
+        probs[rng.random(size) < 0.05] = -0.0
+        gold = rng.random(size) < 0.5
+        gold[:2] = (True, False)
+        assert auroc(gold, probs) == _auroc_unique(gold, probs)
+        assert average_precision(gold, probs) == _ap_descending(gold, probs)

@@ -5,7 +5,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from deem_eval.core.registry import PARSERS
-from deem_eval.scoring.parsing import _NON_ANSWER, _NON_ANSWER_WORDS, _WORDS, STRICT, strict_parse
+from deem_eval.scoring.parsing import STRICT, strict_parse
+from deem_eval.scoring.strict_rule import _NON_ANSWER, _NON_ANSWER_WORDS, _WORDS
 
 LABELLED = Path(__file__).parent / "data" / "strict_parser_answers.tsv"
 

@@ -1,6 +1,7 @@
-"""The fast CPU paths of defocus_blur, gaussian_blur, pixelate and jpeg_compression (numpy HWC, float32 /
-OpenCV / PIL without torch) and the GPU-path FFT sizes: they must still give imagecorruptions 1.1.2's
-pixels. Parity only; speed is tests/perf/corruptions_speed.py."""
+"""The fast CPU paths (`cpu_fn`: numpy HWC, float32 / OpenCV / PIL without torch) and the GPU-path FFT
+sizes: they must still give imagecorruptions 1.1.2's pixels, and those of zoom_blur, elastic_transform, fog
+and frost must be the torch path's (`fn`, what a GPU runs) byte for byte. Parity only; speed is
+tests/perf/corruptions_speed.py."""
 
 from __future__ import annotations
 
@@ -12,11 +13,18 @@ from deem_eval.benchmarks.corruptions import blur, catalog, compat, digital, ops
 from deem_eval.benchmarks.corruptions.parity import sample_images
 from deem_eval.benchmarks.corruptions.spec import to_uint8
 
-FAST = ("defocus_blur", "gaussian_blur", "pixelate", "jpeg_compression")
+FAST = ("defocus_blur", "gaussian_blur", "pixelate", "jpeg_compression", "zoom_blur", "elastic_transform", "fog",
+        "frost")
+# CPU paths that repeat the torch path's float64 arithmetic in its order (frost: tabulated for every pair of
+# grey levels): the same bytes, not only close.
+EXACT = ("zoom_blur", "elastic_transform", "fog", "frost")
 # Worst |ours - reference| allowed per corruption (grey levels): gaussian blur's float32 samples near an integer
 # are recomputed in scipy's order (exact); PIL / libjpeg are the reference's own code; defocus is float64
-# OpenCV, as the reference, but all channels at once on a trimmed kernel (float rounding at truncation).
-MAX_DIFF = {"defocus_blur": 1, "gaussian_blur": 0, "pixelate": 0, "jpeg_compression": 0}
+# OpenCV, as the reference, but all channels at once on a trimmed kernel (float rounding at truncation). Zoom
+# blur and elastic_transform (0 measured) filter in another order than scipy; fog and frost are the reference's
+# arithmetic.
+MAX_DIFF = {"defocus_blur": 1, "gaussian_blur": 0, "pixelate": 0, "jpeg_compression": 0, "zoom_blur": 1,
+            "elastic_transform": 1, "fog": 0, "frost": 0}
 
 
 def flat_scene(height: int, width: int) -> np.ndarray:
@@ -55,7 +63,7 @@ def test_cpu_path_gives_the_reference_pixels(name, images):
     for index, image in enumerate(images):
         for severity in range(1, 6):
             reference = compat.reference_corrupt(image, name, severity, 0)
-            ours = corruption.batch(image[None], severity, [np.random.default_rng(0)])[0]
+            ours = corruption.batch(image[None], severity, [compat.ReplayRng(0)])[0]
             assert ours.flags.writeable
             _check(ours, reference, MAX_DIFF[name], f"{name} s{severity} image {index}")
 
@@ -69,7 +77,7 @@ def test_torch_path_still_gives_the_reference_pixels(name, images):
         for severity in range(1, 6):
             reference = compat.reference_corrupt(image, name, severity, 0)
             chw = torch.from_numpy(image).permute(2, 0, 1)[None].contiguous()
-            out = to_uint8(corruption.fn(chw, [np.random.default_rng(0)], corruption.params(severity)))
+            out = to_uint8(corruption.fn(chw, [compat.ReplayRng(0)], corruption.params(severity)))
             ours = out[0].permute(1, 2, 0).numpy()
             # On the flat scene (image 3) the banded float64 product of the torch Gaussian lands flat
             # regions on the other side of an integer for up to ~4 % of samples (unchanged by the CPU work).
@@ -80,17 +88,36 @@ def test_torch_path_still_gives_the_reference_pixels(name, images):
 def test_cpu_batches_tensors_and_numpy_agree(name, images):
     corruption = catalog.get(name)
     batch = np.stack([image[:37, :45] for image in images])
-    rngs = [np.random.default_rng(i) for i in range(len(batch))]
-    together = corruption.batch(batch, 3, rngs)
-    one_by_one = np.stack([corruption.batch(image[None], 3, [rng])[0] for image, rng in zip(batch, rngs)])
-    as_tensor = corruption.batch(torch.from_numpy(batch), 3, rngs)
+
+    def rngs() -> list[np.random.Generator]:    # fresh each call: the stochastic corruptions consume them
+        return [np.random.default_rng(i) for i in range(len(batch))]
+
+    together = corruption.batch(batch, 3, rngs())
+    one_by_one = np.stack([corruption.batch(image[None], 3, [rng])[0] for image, rng in zip(batch, rngs())])
+    as_tensor = corruption.batch(torch.from_numpy(batch), 3, rngs())
     assert isinstance(together, np.ndarray) and together.shape == batch.shape
     assert isinstance(as_tensor, torch.Tensor) and np.array_equal(as_tensor.numpy(), together)
     assert np.array_equal(together, one_by_one)
 
 
+@pytest.mark.parametrize("name", EXACT)
+def test_cpu_path_is_the_torch_path_byte_for_byte(name, images):
+    """The CPU path against `fn` on CHW tensors, from our generators and from replayed legacy streams, on
+    the test images and on larger ones whose fog map (a power of two) is cropped in both directions."""
+    corruption = catalog.get(name)
+    photo = sample_images(160, ("chelsea",))[0]
+    larger = [np.ascontiguousarray(photo[:70, :130]), np.ascontiguousarray(photo[:131, :67])]
+    for index, image in enumerate([*images, *larger]):
+        chw = torch.from_numpy(image).permute(2, 0, 1)[None].contiguous()
+        for severity in range(1, 6):
+            for make in (np.random.default_rng, compat.ReplayRng):
+                ours = corruption.batch(image[None], severity, [make(index)])[0]
+                torch_path = to_uint8(corruption.fn(chw, [make(index)], corruption.params(severity)))
+                assert np.array_equal(ours, torch_path[0].permute(1, 2, 0).numpy()), (name, severity, index, make)
+
+
 def test_outputs_do_not_alias_the_scratch_buffers(images):
-    for name in ("defocus_blur", "gaussian_blur"):
+    for name in ("defocus_blur", "gaussian_blur", "zoom_blur", "elastic_transform", "fog", "frost"):
         corruption = catalog.get(name)
         first = corruption.batch(images[0][None], 2, [np.random.default_rng(0)])
         kept = first.copy()

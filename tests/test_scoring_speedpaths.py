@@ -100,3 +100,17 @@ def test_grouped_metrics_equal_masked_compute_metrics(convention: MetricConventi
     for key, metrics in out["g"].items():
         mask = np.array([str(v) == key for v in values])
         assert metrics == compute_metrics(gold[mask], pred[mask], probs[mask], convention)
+
+
+def test_answers_in_split_order_skip_the_lookup_with_the_same_document() -> None:
+    samples, answers = PERF.grouped_answers(6_000, True)
+    in_order = [Answer("".join(a.id), a.output, a.yes_prob) for a in answers]     # equal ids, new objects
+    assert [a.id for a in in_order] == list(samples) and in_order[0].id is not answers[0].id
+    shuffled = list(answers)
+    np.random.default_rng(4).shuffle(shuffled)                                 # type: ignore[arg-type]
+    expected = _bytes(PERF._old_score_answers(samples, answers, STRICT))
+    assert _bytes(score_answers(samples, in_order, STRICT)) == expected
+    assert _bytes(score_answers(samples, shuffled, STRICT)) == _bytes(PERF._old_score_answers(samples, shuffled,
+                                                                                                STRICT))
+    assert _bytes(score_answers(samples, in_order[:-1], STRICT)) == _bytes(
+        PERF._old_score_answers(samples, answers[:-1], STRICT))               # a prefix: the lookup path

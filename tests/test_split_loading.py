@@ -150,7 +150,7 @@ def _generated_answers(n: int, seed: int = 0) -> list[str]:
     the rule reacts to, contrasts, punctuation, case and curly quotes."""
     import random
 
-    from deem_eval.scoring.parsing import _NEGATIONS, _NO_CHANGERS, _NON_ANSWER_WORDS, _YES_CHANGERS
+    from deem_eval.scoring.strict_rule import _NEGATIONS, _NO_CHANGERS, _NON_ANSWER_WORDS, _YES_CHANGERS
 
     rng = random.Random(seed)
     leads = ["yes", "no", "Yes", "NO", "yeah", "nope", "yess", "noo", "none", "not", "yes'", "no'", "yes_", "no_",
@@ -178,7 +178,7 @@ def _generated_answers(n: int, seed: int = 0) -> list[str]:
 
 
 def test_fast_path_agrees_with_the_full_rule_on_the_labelled_answers():
-    from deem_eval.scoring.parsing import _strict_parse_full, strict_parse
+    from deem_eval.scoring.strict_rule import _strict_parse_full, strict_parse
 
     path = __import__("pathlib").Path(__file__).parent / "data" / "strict_parser_answers.tsv"
     answers = [line.split("\t")[1].replace("\\n", "\n") for line in path.read_text(encoding="utf-8").split("\n")[1:]
@@ -188,7 +188,7 @@ def test_fast_path_agrees_with_the_full_rule_on_the_labelled_answers():
 
 
 def test_fast_path_agrees_with_the_full_rule_on_generated_answers():
-    from deem_eval.scoring.parsing import _fast_verdict, _letter_runs, _normalise, _strict_parse_full, strict_parse
+    from deem_eval.scoring.strict_rule import _fast_verdict, _letter_runs, _normalise, _strict_parse_full, strict_parse
 
     answers = _generated_answers(60_000)
     fast_hits = sum(_fast_verdict(t, _letter_runs(t)) is not None
@@ -200,7 +200,7 @@ def test_fast_path_agrees_with_the_full_rule_on_generated_answers():
 
 
 def test_fast_path_agrees_on_benchmark_style_answers():
-    from deem_eval.scoring.parsing import _strict_parse_full, strict_parse
+    from deem_eval.scoring.strict_rule import _strict_parse_full, strict_parse
 
     templates = ["Yes, there is a {i}-th object.", "No, there is no {i}-th object.", "Yes. I see {i} cats.",
                  "No. The image shows {i} dogs.", "yes, {i} of them", "No; object {i} is absent.",
@@ -211,7 +211,8 @@ def test_fast_path_agrees_on_benchmark_style_answers():
 
 
 def test_batch_parsing_agrees_with_one_at_a_time():
-    from deem_eval.scoring.parsing import STRICT, strict_parse, strict_parse_batch
+    from deem_eval.scoring.parsing import STRICT, strict_parse
+    from deem_eval.scoring.strict_batch import strict_parse_batch
 
     answers = _generated_answers(20_000, seed=3) + ["Yes", "  NO.  ", "", "\x1f yes \x1f", "No\u2019t", "Yés, cat"]
     expected = [strict_parse(a) for a in answers]
@@ -227,7 +228,7 @@ def test_batch_parsing_agrees_with_one_at_a_time():
 def test_chunked_parsing_matches_and_still_checks_every_line(tmp_path, monkeypatch):
     from deem_eval.core import splits
 
-    monkeypatch.setattr(splits, "_CHUNK_CHARS", 150)      # a chunk every line or two
+    monkeypatch.setattr(splits, "_CHUNK_BYTES", 150)      # a chunk every line or two
     samples = _varied()
     text = "".join(canonical_line(s) for s in samples)
     path = _write(tmp_path, text)
@@ -238,3 +239,17 @@ def test_chunked_parsing_matches_and_still_checks_every_line(tmp_path, monkeypat
     assert _parse_samples_fast(path.read_bytes()) is None
     with pytest.raises(SplitFormatError, match=r"samples.jsonl:31: malformed JSON"):
         read_samples(path)
+
+
+def test_samples_built_by_the_fast_loader_equal_constructed_ones():
+    from deem_eval.core.splits import Sample, _new_sample
+
+    group = {"subset": "random", "level": 3}
+    made, built = Sample("a/1", "x.jpg", "Is there a cat?", "yes", group), _new_sample("a/1", "x.jpg",
+                                                                                     "Is there a cat?", "yes", group)
+    assert type(built) is Sample and built == made and repr(built) == repr(made)
+    assert [getattr(built, f) for f in Sample.__slots__] == [getattr(made, f) for f in Sample.__slots__]
+    frozen = _new_sample("a/2", "y.jpg", "q", "no", ())   # type: ignore[arg-type]
+    assert hash(frozen) == hash(Sample("a/2", "y.jpg", "q", "no", ()))   # type: ignore[arg-type]
+    with __import__("pytest").raises(AttributeError):
+        built.id = "changed"   # type: ignore[misc]

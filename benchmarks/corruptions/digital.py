@@ -76,6 +76,65 @@ def elastic_transform(x: torch.Tensor, rngs: Sequence[RngLike], alpha: float) ->
     return warped.clamp(0, 1) * 255
 
 
+def _fold(index: np.ndarray, n: int) -> np.ndarray:
+    """ops.bilinear_symmetric's half-sample symmetric fold of integer positions into 0 .. n-1. Positions in
+    -n .. 2n-1 (all, for the displacements drawn) fold without an integer division: -1 - i below 0, then
+    min(i, 2n - 1 - i)."""
+    if index.size and index.min() >= -n and index.max() < 2 * n:
+        mirrored = np.bitwise_xor(index, np.right_shift(index, 63))           # i < 0 -> -1 - i
+        return np.minimum(mirrored, np.subtract(2 * n - 1, mirrored))
+    folded = np.remainder(index, 2 * n)
+    return np.where(folded >= n, 2 * n - 1 - folded, folded)
+
+
+def elastic_transform_cpu(image: np.ndarray, rng: RngLike, alpha: float) -> np.ndarray:
+    """elastic_transform for one (H, W, 3) uint8 image, the same bytes: the same draws and field smoothing
+    (ops.gaussian_filter on the same (1, 2, H, W) field), the same bilinear sampling arithmetic as
+    ops.bilinear_symmetric (float64 torch.lerp, across then down), but the corner indices computed once
+    for the 3 channels, each corner gathered per channel plane with np.take, and the work arrays reused."""
+    height, width, channels = image.shape
+    area = height * width
+    limit = height * 0.005
+    noise = np.stack([rng.uniform(-limit, limit, (height, width)), rng.uniform(-limit, limit, (height, width))])
+    field = ops.gaussian_filter(torch.from_numpy(noise[None]), (height * 0.01, width * 0.01),
+                                mode="symmetric", truncate=3.0)
+    field64 = (field * alpha).to(torch.float32).to(torch.float64)[0].numpy()     # (2: dx, dy, H, W)
+    ys = np.add(np.arange(height, dtype=np.float64)[:, None], field64[1]).reshape(-1)
+    xs = np.add(np.arange(width, dtype=np.float64)[None, :], field64[0]).reshape(-1)
+    y0 = np.floor(ys)
+    x0 = np.floor(xs)
+    wy = torch.from_numpy(np.subtract(ys, y0, out=ys))
+    wx = torch.from_numpy(np.subtract(xs, x0, out=xs))
+    y0i = y0.astype(np.int64)
+    x0i = x0.astype(np.int64)
+    rows0, rows1 = _fold(y0i, height) * width, _fold(y0i + 1, height) * width
+    cols0, cols1 = _fold(x0i, width), _fold(x0i + 1, width)
+    unit = np.divide(image, np.float32(255.0), out=ops.scratch("elastic-unit", image.shape, np.float32))
+    planes = ops.scratch("elastic-planes", (channels, area), np.float64)
+    np.copyto(planes, unit.reshape(area, channels).T)
+    corners = [torch.from_numpy(ops.scratch(f"elastic-corner{k}", (channels, area), np.float64))
+               for k in range(2)]
+    top, bottom = (torch.from_numpy(ops.scratch(tag, (channels, area), np.float64))
+                   for tag in ("elastic-top", "elastic-bottom"))
+    flat = ops.scratch_flat("elastic-index", area, np.int64)
+
+    def gather(rows: np.ndarray, cols: np.ndarray, out: torch.Tensor) -> torch.Tensor:
+        index = np.add(rows, cols, out=flat)
+        values = out.numpy()
+        for c in range(channels):
+            np.take(planes[c], index, out=values[c], mode="clip")
+        return out
+
+    torch.lerp(gather(rows0, cols0, corners[0]), gather(rows0, cols1, corners[1]), wx, out=top)
+    torch.lerp(gather(rows1, cols0, corners[0]), gather(rows1, cols1, corners[1]), wx, out=bottom)
+    torch.lerp(top, bottom, wy, out=corners[0])
+    warped = ops.scratch("elastic-warped", (channels, area), np.float32)
+    np.copyto(warped, corners[0].numpy(), casting="unsafe")
+    np.clip(warped, 0, 1, out=warped)
+    warped *= 255
+    return np.ascontiguousarray(warped.astype(np.uint8).T).reshape(height, width, channels)
+
+
 # ---------------------------------------------------------------- pixelate, JPEG (PIL, per image)
 PIXELATE_SCALE = (0.6, 0.5, 0.4, 0.3, 0.25)   # box-downscale by this factor, nearest-upscale back
 JPEG_QUALITY = (25, 18, 15, 10, 7)            # PIL JPEG quality
@@ -117,15 +176,30 @@ def _pixelate_pil(image, scale: float):
     return small.resize((width, height), Image.Resampling.NEAREST)
 
 
+@lru_cache(maxsize=64)
+def _nearest_rows(small: int, size: int) -> np.ndarray:
+    """The source row of each of `size` output rows in OpenCV's INTER_NEAREST_EXACT upscale from `small`."""
+    import cv2
+
+    column = np.arange(small, dtype=np.uint16)[:, None]
+    rows = cv2.resize(column, (1, size), interpolation=cv2.INTER_NEAREST_EXACT)[:, 0].astype(np.intp)
+    rows.setflags(write=False)   # shared by the cache
+    return rows
+
+
 def pixelate_cpu(image: np.ndarray, rng: RngLike, scale: float) -> np.ndarray:
     """pixelate for one (H, W, 3) uint8 image: PIL's box downscale (the reference's code), then OpenCV's
-    INTER_NEAREST_EXACT upscale, which is PIL's NEAREST pixel for pixel and writes a numpy array directly."""
+    INTER_NEAREST_EXACT upscale, which is PIL's NEAREST pixel for pixel and writes a numpy array directly.
+    The upscale is separable (a source column per output column, a source row per output row), so it is
+    done across only, on the small image's rows, and those rows are then repeated down by indexing (whole-row
+    copies): the same pixels, a third to two thirds faster than one 2-D resize at 640 x 480."""
     import cv2
     from PIL import Image
 
     height, width = image.shape[:2]
     small = Image.fromarray(image).resize((int(width * scale), int(height * scale)), Image.Resampling.BOX)
-    return cv2.resize(np.asarray(small), (width, height), interpolation=cv2.INTER_NEAREST_EXACT)
+    wide = cv2.resize(np.asarray(small), (width, small.height), interpolation=cv2.INTER_NEAREST_EXACT)
+    return wide[_nearest_rows(small.height, height)]
 
 
 def _jpeg_pil(image, quality: int):
@@ -195,7 +269,8 @@ SATURATE = Corruption("saturate", "digital", SATURATE_TABLE, saturate, stochasti
 CONTRAST = Corruption("contrast", "digital", CONTRAST_FACTOR, contrast, stochastic=False,
                       description="contrast reduced toward each channel's mean")
 ELASTIC_TRANSFORM = Corruption("elastic_transform", "digital", ELASTIC_ALPHA, elastic_transform,
-                               stochastic=True, description="smooth random local displacements")
+                               stochastic=True, description="smooth random local displacements",
+                               cpu_fn=elastic_transform_cpu)
 PIXELATE = Corruption("pixelate", "digital", PIXELATE_SCALE, pixelate, stochastic=False,
                       description="box downscale then nearest-neighbour upscale",
                       cpu_fn=pixelate_cpu)

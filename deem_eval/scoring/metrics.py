@@ -214,26 +214,43 @@ def _bootstrap_f1(cells: np.ndarray, convention: MetricConvention) -> tuple[floa
 
 def auroc(gold_yes: np.ndarray, probs: np.ndarray) -> float | None:
     """Area under the ROC curve by the rank-sum formula (ties get average ranks)."""
+    return _auroc_ranked(gold_yes, probs, np.argsort(probs, kind="mergesort"))
+
+
+def _auroc_ranked(gold_yes: np.ndarray, probs: np.ndarray, order: np.ndarray) -> float | None:
+    """auroc, given `order`, a stable ascending argsort of probs."""
     pos, neg = int(gold_yes.sum()), int((~gold_yes).sum())
     if pos == 0 or neg == 0:
         return None
-    order = np.argsort(probs, kind="mergesort")
     sorted_p = probs[order]
+    first, counts = _tie_blocks(sorted_p)
     ranks = np.empty(len(probs), dtype=float)
-    # average ranks over ties
-    _, first, counts = np.unique(sorted_p, return_index=True, return_counts=True)
-    avg = first + (counts + 1) / 2.0
+    avg = first + (counts + 1) / 2.0                 # average ranks over ties
     ranks[order] = np.repeat(avg, counts)
     return float((ranks[gold_yes].sum() - pos * (pos + 1) / 2) / (pos * neg))
 
 
+def _tie_blocks(sorted_values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(first index, length) of each run of equal values in a sorted array: np.unique's return_index and
+    return_counts, without its second sort."""
+    starts = np.flatnonzero(np.r_[True, sorted_values[1:] != sorted_values[:-1]]) if len(sorted_values) else \
+        np.zeros(0, dtype=np.int64)
+    return starts, np.diff(np.r_[starts, len(sorted_values)])
+
+
 def average_precision(gold_yes: np.ndarray, probs: np.ndarray) -> float | None:
     """AP = sum over thresholds of (R_k - R_{k-1}) P_k, with tied scores handled as one threshold."""
+    return _average_precision_ranked(gold_yes, probs, np.argsort(probs, kind="mergesort"))
+
+
+def _average_precision_ranked(gold_yes: np.ndarray, probs: np.ndarray, order: np.ndarray) -> float | None:
+    """average_precision, given `order`, an ascending argsort of probs. Read backwards it is a descending
+    order; ties may come in any order within their block, since only counts at block ends are used."""
     pos = int(gold_yes.sum())
     if pos == 0:
         return None
-    order = np.argsort(-probs, kind="mergesort")
-    p, g = probs[order], gold_yes[order]
+    descending = order[::-1]
+    p, g = probs[descending], gold_yes[descending]
     tps, fps = np.cumsum(g), np.cumsum(~g)
     last = np.r_[np.flatnonzero(np.diff(p)), len(p) - 1]   # last index of each distinct score
     tp, fp = tps[last], fps[last]
@@ -265,7 +282,9 @@ def expected_calibration_error(gold_yes: np.ndarray, probs: np.ndarray, bins: in
 
 def _with_probability_metrics(metrics: Metrics, gold: np.ndarray, probs: np.ndarray) -> Metrics:
     n = len(probs)
-    auc, ap, ece = auroc(gold, probs), average_precision(gold, probs), expected_calibration_error(gold, probs)
+    order = np.argsort(probs, kind="mergesort")      # one sort for both ranking metrics
+    auc, ap = _auroc_ranked(gold, probs, order), _average_precision_ranked(gold, probs, order)
+    ece = expected_calibration_error(gold, probs)
     return replace(metrics, auroc=Estimate(auc, n), average_precision=Estimate(ap, n), ece=Estimate(ece, n))
 
 
@@ -300,7 +319,8 @@ def grouped_metrics(gold_yes: np.ndarray, pred: np.ndarray, groups: Mapping[str,
         cells = np.bincount(codes * 6 + cell, minlength=6 * len(keys)).reshape(len(keys), 2, 3)
         out[name] = {key: _metrics_from_cells(cells[r], convention) for r, key in enumerate(keys)}
         if probs is not None:
-            order = np.argsort(codes, kind="stable")
+            small = codes.astype(np.int16) if len(keys) <= np.iinfo(np.int16).max else codes
+            order = np.argsort(small, kind="stable")     # int16: numpy's radix sort, the same stable order
             ends = np.cumsum(cells.reshape(len(keys), 6).sum(axis=1))
             g_sorted, p_sorted = gold_yes[order], probs[order]
             start = 0
