@@ -38,7 +38,7 @@ class Parser:
             table = {text: (UNKNOWN if text is None else self.parse(text)) for text in dict.fromkeys(texts)}
             return list(map(table.__getitem__, texts))
         if None not in texts and _mostly_distinct(texts):
-            return list[str](strict_parse_batch(cast("list[str]", texts)))
+            return cast("list[str]", strict_parse_batch(cast("list[str]", texts)))
         distinct = list(dict.fromkeys(texts))
         known = [text for text in distinct if text is not None]
         table = dict(zip(known, strict_parse_batch(known)))

@@ -120,7 +120,7 @@ class ScoreAccumulator:
         start = len(self._chosen)
         found: list[Sample | None]
         if self._ordered and ids == self._keys[start:start + len(ids)]:
-            found = list(self._values[start:start + len(ids)])
+            found = cast("list[Sample | None]", self._values[start:start + len(ids)])   # a slice: a new list
         else:
             self._ordered = False
             found = list(map(self.samples.get, ids))

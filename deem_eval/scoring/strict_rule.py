@@ -102,9 +102,12 @@ def _content(clause: str) -> set[str]:
     return {w for w in _WORDS.findall(clause) if w not in _STOP and w not in _NEGATIONS and not w.endswith("n't")}
 
 
-def _clauses(text: str) -> list[tuple[bool, str]]:
-    """[(follows a contrast or correction word, clause text)]."""
-    if text.isascii() and _CONTRAST_RUNS.isdisjoint(_letter_runs(text)):   # split at punctuation only
+def _clauses(text: str, contrast_free: bool | None = None) -> list[tuple[bool, str]]:
+    """[(follows a contrast or correction word, clause text)]. `contrast_free`: whether the ASCII text is
+    known to hold no contrast word (None: find out)."""
+    if contrast_free is None:
+        contrast_free = text.isascii() and _CONTRAST_RUNS.isdisjoint(_letter_runs(text))
+    if contrast_free:                    # split at punctuation only
         clauses = []
         for part in text.encode().translate(_CLAUSE_ENDS).decode().split("\n"):
             part = part.strip(" ,")
@@ -123,14 +126,14 @@ def _clauses(text: str) -> list[tuple[bool, str]]:
     return out
 
 
-def _statement(text: str, may_negate: bool = True) -> Verdict | None:
+def _statement(text: str, may_negate: bool = True, contrast_free: bool | None = None) -> Verdict | None:
     """Polarity of a text with no leading yes/no: None when it asserts nothing either way. `may_negate`
-    False: the text has no negation word (so no clause is negative)."""
+    False: the text has no negation word (so no clause is negative); `contrast_free`: as for _clauses."""
+    clauses = _clauses(text, contrast_free)
     if not may_negate:
-        return YES if any(_STRONG_YES.search(c) or _WEAK_YES_STATEMENT.search(c) for _, c in _clauses(text)) \
-            else None
+        return YES if any(_STRONG_YES.search(c) or _WEAK_YES_STATEMENT.search(c) for _, c in clauses) else None
     negative = strong = weak = False
-    for _, clause in _clauses(text):
+    for _, clause in clauses:
         if _negative(clause):
             negative = True
             strong = strong or _ANY_YES.search(clause) is not None     # "yes or no", "yes, no cat"
@@ -174,8 +177,9 @@ def _after_no(rest: str) -> Verdict:
 #    where some occur, only the patterns they trigger (_NON_ANSWER_PATTERNS_OF_RUN) can.
 # 2. `_fast_verdict`: a leading plain "yes"/"no" followed by one of _FAST_SEPARATORS, and no run from the
 #    matching changer set, gives the verdict the full rule gives, without the rule.
-# 3. `_full_rule(t, runs)`: the idiom and think-so rewrites only where their words occur (_REWRITE_RUNS), and
-#    no clause's negation test where the text has no negation (_NEGATION_RUNS, "n't").
+# 3. `_full_rule(t, runs)`: the idiom and think-so rewrites only where their words occur (_REWRITE_RUNS), no
+#    clause's negation test where the text has no negation (_NEGATION_RUNS, "n't"), no contrast split without
+#    a contrast word (_CONTRAST_RUNS), and the lead patterns only after a first run that can start them.
 _SPACE_NON_LETTERS = bytes(c if 0x61 <= c <= 0x7A else 0x20 for c in range(256))     # a-z kept, else space
 _SPACE_NON_LETTERS_KEEP_NUL = b"\0" + _SPACE_NON_LETTERS[1:]
 _NON_ANSWER_RUNS = frozenset(_NON_ANSWER_PATTERNS_OF_RUN)
@@ -192,6 +196,10 @@ _NO_STOPS = _NON_ANSWER_RUNS | _NO_CHANGERS
 # Every match of _AFFIRM_IDIOM, _NEG_SO and _POS_SO holds one of these words, \b- or space-delimited.
 _REWRITE_RUNS = frozenset((b"doubt", b"undoubtedly", b"think", b"believe"))
 _NEGATION_RUNS = frozenset(w.encode() for w in _NEGATIONS)
+# _LEAD and _WEAK_YES match at the start, past non-letters only, a whole word: the text's first letter run.
+_LEAD_RUNS = frozenset(b"well oh um uh hmm ok okay yes yeah yep yup yea no nope nah".split())
+_WEAK_YES_RUNS = frozenset(b"sure certainly definitely absolutely indeed correct right true exactly affirmative "
+                           b"of that it".split())
 
 
 def _normalise(text: str) -> str:
@@ -260,14 +268,16 @@ def _full_rule(t: str, runs: list[bytes] | None = None) -> Verdict:
     """The rule after the non-answer gate, on a normalised text (`runs`: its letter runs, if ASCII)."""
     if runs is None or not _REWRITE_RUNS.isdisjoint(runs):
         t = _POS_SO.sub(" yes ", _NEG_SO.sub(" no ", _AFFIRM_IDIOM.sub(" certainly ", t)))
-        may_negate = True
-    else:
+        may_negate, contrast_free, first = True, None, None
+    else:                                # `runs` are t's: what they lack, t lacks
         may_negate = "n't" in t or not _NEGATION_RUNS.isdisjoint(runs)
-    lead = _LEAD.match(t)
+        contrast_free = _CONTRAST_RUNS.isdisjoint(runs)
+        first = runs[0] if runs else b""
+    lead = _LEAD.match(t) if first is None or first in _LEAD_RUNS else None
     if lead:
         rest = t[lead.end():]
         return _after_yes(rest) if lead.group(1) else _after_no(rest)
-    weak = _WEAK_YES.match(t)
+    weak = _WEAK_YES.match(t) if first is None or first in _WEAK_YES_RUNS else None
     if weak:
-        return _statement(t[weak.end():], may_negate) or YES
-    return _statement(t, may_negate) or UNKNOWN
+        return _statement(t[weak.end():], may_negate, contrast_free) or YES
+    return _statement(t, may_negate, contrast_free) or UNKNOWN
