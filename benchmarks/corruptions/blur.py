@@ -335,11 +335,7 @@ def zoom_blur_cpu(image: np.ndarray, rng: RngLike, p: ZoomParams) -> np.ndarray:
     total = np.zeros((height, row_len), np.float32)
     factors = p.factors()
     for factor in factors:
-        crop_h = int(np.ceil(height / float(factor)))
-        crop_w = int(np.ceil(width / float(factor)))
-        top = (height - crop_h) // 2
-        left = (width - crop_w) // 2
-        size = (round(crop_h * float(factor)), round(crop_w * float(factor)))
+        crop_h, crop_w, top, left, size = ops.zoom_geometry(height, width, factor)
         if size[0] < height or size[1] < width:       # never: crop * factor >= the image
             raise ValueError(f"zoom factor {factor}: {size} is smaller than the image ({height}, {width})")
         crop = wide[:, left * channels:(left + crop_w) * channels]

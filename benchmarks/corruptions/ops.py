@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 import threading
 from functools import lru_cache
-from typing import cast
+from typing import NamedTuple, cast
 
 import numpy as np
 import torch
@@ -302,18 +302,32 @@ def resize_linear(x: torch.Tensor, height: int, width: int, *, keep: tuple[int, 
     return torch.lerp(cols_low, x.index_select(-1, high), weight.expand_as(cols_low))
 
 
+class ZoomGeometry(NamedTuple):
+    """The centre crop a zoom by `factor` takes of an H x W image, and the size it is zoomed back to."""
+
+    crop_h: int
+    crop_w: int
+    top: int
+    left: int
+    size: tuple[int, int]       # round(crop * factor): at least (H, W)
+
+
+def zoom_geometry(height: int, width: int, factor: float) -> ZoomGeometry:
+    factor = float(factor)                  # a Python float: round() gives int
+    crop_h = int(np.ceil(height / factor))
+    crop_w = int(np.ceil(width / factor))
+    return ZoomGeometry(crop_h, crop_w, (height - crop_h) // 2, (width - crop_w) // 2,
+                        (round(crop_h * factor), round(crop_w * factor)))
+
+
 def zoom_center(x: torch.Tensor, factor: float, *, keep_size: bool = False) -> torch.Tensor:
     """Centre crop of x (B, C, H, W) by 1/factor, zoomed back by `factor` with linear interpolation
     (scipy.ndimage.zoom(order=1) geometry: corner pixels aligned, output size round(crop * factor)).
     The result is at least H x W; the reference keeps its top-left H x W corner, which is all that is
     computed with keep_size=True."""
     height, width = x.shape[-2:]
-    crop_h = int(np.ceil(height / float(factor)))
-    crop_w = int(np.ceil(width / float(factor)))
-    top = (height - crop_h) // 2
-    left = (width - crop_w) // 2
+    crop_h, crop_w, top, left, size = zoom_geometry(height, width, factor)
     crop = x[..., top:top + crop_h, left:left + crop_w]
-    size = (round(crop_h * factor), round(crop_w * factor))  # factor is a Python float: round() gives int
     if size == (crop_h, crop_w):
         return crop
     return resize_linear(crop, *size, keep=(height, width) if keep_size else None)

@@ -127,6 +127,15 @@ def report_inference(title: str, small: dict, big: dict, big_batch: int) -> None
         print(f"  {key:10} {small[key]:10.2f}/s {big[key]:10.2f}/s {big[key] / small[key]:7.2f}x")
 
 
+def report_csr_steps(target, teacher, device, args, *, autocast: bool) -> None:
+    """CSR step time without and with captions, per step and per image."""
+    for captions in (False, True):
+        s = csr_step_time(target, teacher, device, batch=args.csr_batch, steps=args.csr_steps, captions=captions,
+                          autocast=autocast)
+        label = "diffusion + captions" if captions else "diffusion only"
+        print(f"  {label:22} {s * 1000:8.1f} ms/step  {s * 1000 / args.csr_batch:7.1f} ms/image")
+
+
 def tiny(args) -> None:
     import torch
 
@@ -144,11 +153,7 @@ def tiny(args) -> None:
     teacher = build_teacher(DEEM_TINY.diffusion, seed=0)
     target = DeemCsrTarget(build_model(DEEM_TINY, seed=0))
     print(f"\nCSR step (batch {args.csr_batch}, encoder + resampler + projections + cross-attention trained)")
-    for captions in (False, True):
-        s = csr_step_time(target, teacher, device, batch=args.csr_batch, steps=args.csr_steps, captions=captions,
-                          autocast=False)
-        label = "diffusion + captions" if captions else "diffusion only"
-        print(f"  {label:22} {s * 1000:8.1f} ms/step  {s * 1000 / args.csr_batch:7.1f} ms/image")
+    report_csr_steps(target, teacher, device, args, autocast=False)
 
 
 def real_size(args) -> None:
@@ -187,11 +192,7 @@ def real_size(args) -> None:
     target = DeemCsrTarget(model)
     _reset_peak(device)
     print(f"\nCSR step (batch {args.csr_batch}, bf16 autocast, trained weights fp32, SD-2.1-base UNet at 512 px)")
-    for captions in (False, True):
-        s = csr_step_time(target, teacher, device, batch=args.csr_batch, steps=args.csr_steps, captions=captions,
-                          autocast=True)
-        label = "diffusion + captions" if captions else "diffusion only"
-        print(f"  {label:22} {s * 1000:8.1f} ms/step  {s * 1000 / args.csr_batch:7.1f} ms/image")
+    report_csr_steps(target, teacher, device, args, autocast=True)
     _peak(device)
 
 
